@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef KVMBOX_VM_VCPU_H
+#define KVMBOX_VM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct vm;
+
+/* One vCPU; its thread owns fd and run. Other threads only kick it. */
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	atomic_uint_fast64_t exits;
+};
+
+int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct kb_err *err);
+void vcpu_destroy(struct vcpu *v);
+int vcpu_start(struct vcpu *v, struct kb_err *err);
+/* Makes KVM_RUN return soon (immediate_exit + signal). */
+void vcpu_kick(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+
+/* Boot state: 64-bit entry at @rip with @rsi (Linux) or a raw program. */
+int vcpu_setup_long_mode(struct vcpu *v, uint64_t rip, uint64_t rsi, struct kb_err *err);
+int vcpu_setup_real_mode(struct vcpu *v, uint64_t rip, struct kb_err *err);
+int vcpu_set_reg(struct vcpu *v, const char *name, uint64_t value, struct kb_err *err);
+bool vcpu_reg_name_valid(const char *name);
+
+/* Prints regs, sregs and the code bytes at RIP to stderr. */
+void vcpu_dump(struct vcpu *v);
+/* Guest virtual/linear address of the next instruction -> code bytes. */
+int vcpu_fetch_code(struct vcpu *v, uint8_t *buf, size_t len);
+
+void vcpu_signals_init(void);
+
+#endif

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86/boot/boot.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/pci.h"
+#include "devices/pvpanic.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "util/log.h"
+#include "util/term.h"
+#include "vm/console.h"
+#include "vm/vcpu.h"
+#include "vm/vm.h"
+
+#define COM1_PORT 0x3f8
+#define COM1_GSI 4
+#define KBD_GSI 1
+#define RTC_GSI 8
+#define DEBUG_EXIT_PORT 0x501
+
+const char *vm_stop_reason_str(enum vm_stop_reason r)
+{
+	switch (r) {
+	case VM_RUNNING:
+		return "running";
+	case VM_STOP_POWEROFF:
+		return "guest powered off";
+	case VM_STOP_REBOOT:
+		return "guest rebooted";
+	case VM_STOP_HALT:
+		return "guest halted";
+	case VM_STOP_DEBUG_EXIT:
+		return "guest wrote to the debug-exit port";
+	case VM_STOP_PANIC:
+		return "guest kernel panicked";
+	case VM_STOP_CRASH:
+		return "guest crashed";
+	case VM_STOP_ERROR:
+		return "kvmbox error";
+	case VM_STOP_SIGNAL:
+		return "stopped by signal";
+	case VM_STOP_USER:
+		return "stopped from the console (Ctrl-A x)";
+	}
+	return "?";
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == VM_RUNNING) {
+		vm->stop_reason = reason;
+		vm->stop_status = status;
+		atomic_store(&vm->stopping, true);
+		if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+			log_debug("stop eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+static void set_irq_line(void *ctx, uint32_t gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static struct irq_line vm_irq(struct vm *vm, uint32_t gsi)
+{
+	struct irq_line l = { vm->irqchip ? set_irq_line : NULL, vm, gsi };
+
+	return l;
+}
+
+static void on_reset(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_REBOOT, 0);
+}
+
+static void on_debug_exit(void *ctx, int code)
+{
+	struct vm *vm = ctx;
+
+	if (code == 0)
+		vm_request_stop(vm, VM_STOP_POWEROFF, 0);
+	else
+		vm_request_stop(vm, VM_STOP_DEBUG_EXIT, code);
+}
+
+static void on_pvpanic(void *ctx, uint8_t events)
+{
+	if (events & 1)
+		vm_request_stop(ctx, VM_STOP_PANIC, EXIT_GUEST_PANIC);
+}
+
+static int kvm_open(struct vm *vm, struct kb_err *err)
+{
+	int ver;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return kb_err_set(err, -errno,
+				  "/dev/kvm: %s (run `kvmbox check` for help)",
+				  strerror(errno));
+	ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION)
+		return kb_err_set(err, -EINVAL, "/dev/kvm: API version %d, expected %d",
+				  ver, KVM_API_VERSION);
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run))
+		return kb_err_set(err, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %s",
+				  strerror(errno));
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return kb_err_set(err, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+	return 0;
+}
+
+static int vm_setup_memory(struct vm *vm, struct kb_err *err)
+{
+	int ret = guest_mem_alloc(&vm->mem, vm->cfg->ram_size, X86_LOWMEM_MAX);
+
+	if (ret)
+		return kb_err_set(err, ret, "cannot map %llu MiB of guest memory: %s",
+				  (unsigned long long)(vm->cfg->ram_size >> 20),
+				  strerror(-ret));
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		struct guest_mem_region *r = &vm->mem.region[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return kb_err_set(err, -errno, "KVM_SET_USER_MEMORY_REGION: %s",
+					  strerror(errno));
+	}
+	return 0;
+}
+
+static int vm_setup_irqchip(struct vm *vm, struct kb_err *err)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, X86_TSS_ADDR) < 0)
+		return kb_err_set(err, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	uint64_t idmap = X86_IDENTITY_MAP_ADDR;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		return kb_err_set(err, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s",
+				  strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return kb_err_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return kb_err_set(err, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	vm->irqchip = true;
+	return 0;
+}
+
+static int vm_setup_devices(struct vm *vm, struct kb_err *err)
+{
+	int ret;
+
+	vm->serial = serial_create(vm_irq(vm, COM1_GSI), console_output, vm);
+	vm->debug_exit = debug_exit_create(on_debug_exit, vm);
+	if (!vm->serial || !vm->debug_exit)
+		return kb_err_set(err, -ENOMEM, "out of memory");
+	ret = serial_attach(vm->serial, &vm->pio, COM1_PORT);
+	if (!ret)
+		ret = debug_exit_attach(vm->debug_exit, &vm->pio, DEBUG_EXIT_PORT);
+	if (ret)
+		return kb_err_set(err, ret, "cannot attach the serial port: %s",
+				  strerror(-ret));
+	if (vm->cfg->raw)
+		return 0;
+
+	vm->i8042 = i8042_create(vm_irq(vm, KBD_GSI), on_reset, vm);
+	vm->rtc = rtc_create(vm_irq(vm, RTC_GSI));
+	vm->pci = pci_bus_create(&vm->mmio, X86_PCI_MMIO_BASE, X86_PCI_MMIO_END);
+	vm->pvpanic = pvpanic_create(on_pvpanic, vm);
+	if (!vm->i8042 || !vm->rtc || !vm->pci || !vm->pvpanic)
+		return kb_err_set(err, -ENOMEM, "out of memory");
+	ret = i8042_attach(vm->i8042, &vm->pio);
+	if (!ret)
+		ret = rtc_attach(vm->rtc, &vm->pio);
+	if (!ret)
+		ret = pci_bus_attach(vm->pci, &vm->pio);
+	if (ret)
+		return kb_err_set(err, ret, "cannot attach legacy devices: %s",
+				  strerror(-ret));
+	return pvpanic_attach(vm->pvpanic, vm->pci, err);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err)
+{
+	struct host_kvm_info host;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	bus_init(&vm->pio);
+	bus_init(&vm->mmio);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return kb_err_set(err, -errno, "eventfd: %s", strerror(errno));
+	x86_host_kvm_probe(&host);
+	vm->pvm = host.pvm || !host.hw_virt;
+
+	ret = kvm_open(vm, err);
+	if (ret)
+		return ret;
+	ret = vm_setup_memory(vm, err);
+	if (ret)
+		return ret;
+	/* A raw program gets no irqchip, so that its hlt exits to us. */
+	if (!cfg->raw) {
+		ret = vm_setup_irqchip(vm, err);
+		if (ret)
+			return ret;
+		vm->cpuid = x86_cpuid_get_supported(vm->kvm_fd, err);
+		if (!vm->cpuid)
+			return err->code;
+	}
+	ret = vm_setup_devices(vm, err);
+	if (ret)
+		return ret;
+
+	vm->nr_vcpus = cfg->nr_cpus;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return kb_err_set(err, -ENOMEM, "out of memory");
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_build_cmdline(const struct vm *vm, char *buf, size_t len, struct kb_err *err)
+{
+	const char *user = vm->cfg->cmdline ? vm->cfg->cmdline : "";
+	int n;
+
+	/*
+	 * kvmbox's defaults first so that the user's options, which come
+	 * later, win. panic=-1 makes a panicking guest reset at once, which
+	 * kvmbox reports as a panic (see docs/usage.md).
+	 */
+	n = snprintf(buf, len, "console=ttyS0 reboot=k panic=-1 i8042.noaux%s%s%s%s",
+		     vm->pvm && vm->cfg->host_quirks ? " " : "",
+		     vm->pvm && vm->cfg->host_quirks ? x86_pvm_guest_cmdline() : "",
+		     *user ? " " : "", user);
+	if (n < 0 || (size_t)n >= len)
+		return kb_err_set(err, -E2BIG, "kernel command line too long (%d bytes)",
+				  n);
+	return 0;
+}
+
+static int load_raw(struct vm *vm, struct kb_err *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct vcpu *bsp = &vm->vcpus[0];
+	uint8_t *dst;
+	ssize_t n;
+	off_t size;
+	int fd, ret = 0;
+
+	fd = open(cfg->raw, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kb_err_set(err, -errno, "%s: %s", cfg->raw, strerror(errno));
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0) {
+		ret = kb_err_set(err, -EINVAL, "%s: %s", cfg->raw,
+				 size == 0 ? "file is empty" : strerror(errno));
+		goto out;
+	}
+	if (cfg->raw_mode == RAW_MODE_LONG && cfg->raw_addr < X86_PD_ADDR + 4 * 0x1000 &&
+	    cfg->raw_addr + size > X86_GDT_ADDR) {
+		ret = kb_err_set(err, -EINVAL,
+				 "%s: loaded at %#llx it would overlap the page tables "
+				 "(%#llx-%#llx); use --raw-addr",
+				 cfg->raw, (unsigned long long)cfg->raw_addr,
+				 X86_GDT_ADDR, X86_PD_ADDR + 4 * 0x1000);
+		goto out;
+	}
+	if (cfg->raw_mode == RAW_MODE_REAL && cfg->raw_addr + size > 0x100000) {
+		ret = kb_err_set(err, -EINVAL, "%s: real mode code must lie below 1 MiB",
+				 cfg->raw);
+		goto out;
+	}
+	dst = guest_mem_ptr(&vm->mem, cfg->raw_addr, size);
+	if (!dst) {
+		ret = kb_err_set(
+			err, -EINVAL, "%s: %lld bytes at %#llx do not fit in guest RAM",
+			cfg->raw, (long long)size, (unsigned long long)cfg->raw_addr);
+		goto out;
+	}
+	n = pread(fd, dst, size, 0);
+	if (n != size) {
+		ret = kb_err_set(err, -EIO, "%s: short read", cfg->raw);
+		goto out;
+	}
+	if (cfg->raw_mode == RAW_MODE_LONG) {
+		ret = x86_write_boot_gdt_and_pagetables(&vm->mem, err);
+		if (!ret)
+			ret = vcpu_setup_long_mode(bsp, cfg->raw_addr, 0, err);
+	} else {
+		ret = vcpu_setup_real_mode(bsp, cfg->raw_addr, err);
+	}
+	for (int i = 0; !ret && i < cfg->nr_regs; i++)
+		ret = vcpu_set_reg(bsp, cfg->regs[i].name, cfg->regs[i].value, err);
+out:
+	close(fd);
+	return ret;
+}
+
+static int load_linux(struct vm *vm, struct kb_err *err)
+{
+	struct linux_boot_config bc = {
+		.kernel_path = vm->cfg->kernel,
+		.initrd_path = vm->cfg->initrd,
+		.nr_cpus = vm->nr_vcpus,
+		.host_decompress = vm->cfg->host_decompress,
+	};
+	struct linux_boot_info info;
+	char cmdline[4096];
+	int ret;
+
+	ret = vm_build_cmdline(vm, cmdline, sizeof(cmdline), err);
+	if (ret)
+		return ret;
+	bc.cmdline = cmdline;
+	ret = x86_linux_load(&vm->mem, &bc, &info, err);
+	if (ret)
+		return ret;
+	log_debug("kernel: %s, entry %#llx", info.how, (unsigned long long)info.entry);
+	log_debug("command line: %s", cmdline);
+	return vcpu_setup_long_mode(&vm->vcpus[0], info.entry, info.boot_params, err);
+}
+
+int vm_load(struct vm *vm, struct kb_err *err)
+{
+	return vm->cfg->raw ? load_raw(vm, err) : load_linux(vm, err);
+}
+
+/* The main thread's loop: console input, signals, stop requests. */
+static void vm_wait(struct vm *vm, struct term *term)
+{
+	struct pollfd pfd[3];
+	sigset_t sigs;
+	int sfd;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	pfd[0] = (struct pollfd){ .fd = vm->stop_fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = term ? term->in_fd : -1, .events = POLLIN };
+	while (!atomic_load(&vm->stopping)) {
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, VM_STOP_SIGNAL,
+						128 + (int)si.ssi_signo);
+		}
+		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (console_input(vm, term) <= 0)
+				pfd[2].fd = -1; /* EOF: the guest keeps running */
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+}
+
+enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
+{
+	struct kb_err err = { 0 };
+	sigset_t block, old;
+
+	/* Only the main thread takes SIGINT/SIGTERM, through a signalfd. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	vcpu_signals_init();
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		if (vcpu_start(&vm->vcpus[i], &err)) {
+			log_error("%s", err.msg);
+			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			break;
+		}
+	}
+	vm_wait(vm, term);
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	/* panic=-1 turns a panic into a reset: report it as the panic it was. */
+	if (vm->stop_reason == VM_STOP_REBOOT && atomic_load(&vm->guest_panicked)) {
+		vm->stop_reason = VM_STOP_PANIC;
+		vm->stop_status = EXIT_GUEST_PANIC;
+	}
+	*status = vm->stop_status;
+	return vm->stop_reason;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	if (vm->pvpanic)
+		pvpanic_destroy(vm->pvpanic);
+	if (vm->pci)
+		pci_bus_destroy(vm->pci);
+	if (vm->rtc)
+		rtc_destroy(vm->rtc);
+	if (vm->i8042)
+		i8042_destroy(vm->i8042);
+	if (vm->debug_exit)
+		debug_exit_destroy(vm->debug_exit);
+	if (vm->serial)
+		serial_destroy(vm->serial);
+	free(vm->cpuid);
+	if (vm->mem.nr_regions)
+		guest_mem_free(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	pthread_mutex_destroy(&vm->stop_lock);
+}

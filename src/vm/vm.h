@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef KVMBOX_VM_VM_H
+#define KVMBOX_VM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "vm/bus.h"
+#include "vm/memory.h"
+
+struct vcpu;
+struct serial;
+struct i8042;
+struct rtc;
+struct pci_bus;
+struct debug_exit;
+struct pvpanic;
+struct kvm_cpuid2;
+struct term;
+
+enum raw_mode { RAW_MODE_REAL, RAW_MODE_LONG };
+
+#define VM_MAX_CPUS 64
+#define VM_MAX_REGS 20
+
+struct reg_setting {
+	const char *name;
+	uint64_t value;
+};
+
+/* Everything `kvmbox run` was asked for; filled by option parsing. */
+struct vm_config {
+	/* Linux boot */
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline; /* user's part; kvmbox adds console= etc. */
+	bool host_decompress;
+	bool host_quirks; /* add this host's workarounds when PVM is detected */
+	bool reboot_restart; /* --reboot=restart */
+	/* raw program */
+	const char *raw;
+	uint64_t raw_addr;
+	enum raw_mode raw_mode;
+	struct reg_setting regs[VM_MAX_REGS];
+	int nr_regs;
+	/* both */
+	uint64_t ram_size;
+	int nr_cpus;
+};
+
+/* Why the VM stopped; decides kvmbox's exit status (see docs/usage.md). */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF, /* guest powered off: 0 */
+	VM_STOP_REBOOT, /* guest reset: 0, or restart with --reboot=restart */
+	VM_STOP_HALT, /* raw program executed hlt: 0 */
+	VM_STOP_DEBUG_EXIT, /* write to the debug-exit port: the value written */
+	VM_STOP_PANIC, /* guest kernel panicked: 2 */
+	VM_STOP_CRASH, /* triple fault, emulation failure, entry failure: 3 */
+	VM_STOP_ERROR, /* kvmbox itself failed: 1 */
+	VM_STOP_SIGNAL, /* SIGINT/SIGTERM: 128 + signal */
+	VM_STOP_USER, /* Ctrl-A x on the console: 0 */
+};
+
+#define EXIT_GUEST_PANIC 2
+#define EXIT_GUEST_CRASH 3
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	bool pvm; /* emulation-only KVM (kvm_pvm): quirks apply */
+	bool irqchip; /* in-kernel LAPIC/IOAPIC/PIC and PIT */
+
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct kvm_cpuid2 *cpuid; /* as KVM supports it; per-vCPU copies adjust it */
+
+	struct vcpu *vcpus;
+	int nr_vcpus;
+
+	struct serial *serial;
+	struct i8042 *i8042;
+	struct rtc *rtc;
+	struct pci_bus *pci;
+	struct debug_exit *debug_exit;
+	struct pvpanic *pvpanic;
+
+	/* Console output watch: set when the guest prints a kernel panic. */
+	int panic_match;
+	atomic_bool guest_panicked;
+
+	/* Stop request: first one wins; the event loop is woken by stop_fd. */
+	pthread_mutex_t stop_lock;
+	enum vm_stop_reason stop_reason;
+	int stop_status;
+	int stop_fd; /* eventfd */
+	atomic_bool stopping;
+};
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err);
+/* Loads the raw program or the Linux kernel and sets up the boot vCPU. */
+int vm_load(struct vm *vm, struct kb_err *err);
+/* Runs until the VM stops; returns the stop reason, status in *status. */
+enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status);
+void vm_destroy(struct vm *vm);
+
+/* Any thread: ask the VM to stop. Only the first request counts. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
+const char *vm_stop_reason_str(enum vm_stop_reason r);
+
+/* Full guest command line for a Linux boot: user's, plus console and quirks. */
+int vm_build_cmdline(const struct vm *vm, char *buf, size_t len, struct kb_err *err);
+
+#endif

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Shared fixtures for integration tests: the kvmbox binary, KVM, guest kit."""
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kvmbox_path():
+    p = os.environ.get("KVMBOX") or str(ROOT / "build" / "kvmbox")
+    return p
+
+
+def host_kvm():
+    """(usable, pvm, hw) for this host's /dev/kvm."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+        os.close(fd)
+        usable = True
+    except OSError:
+        usable = False
+    pvm = os.path.exists("/sys/module/kvm_pvm")
+    flags = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = line
+                break
+    except OSError:
+        pass
+    hw = (" vmx" in flags or " svm" in flags) and not pvm
+    return usable, pvm, hw
+
+
+@pytest.fixture(scope="session")
+def kvmbox():
+    p = kvmbox_path()
+    if not os.access(p, os.X_OK):
+        pytest.fail(f"kvmbox binary not found at {p}: build first (see README)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def kvm():
+    usable, pvm, hw = host_kvm()
+    if not usable:
+        pytest.skip("/dev/kvm is not usable by this user: cannot boot guests here")
+    return {"pvm": pvm, "hw": hw}
+
+
+@pytest.fixture(scope="session")
+def hw_kvm(kvm):
+    if not kvm["hw"]:
+        pytest.skip("needs hardware KVM (vmx/svm): on this emulation-only KVM "
+                    "(kvm_pvm) guest user mode cannot make system calls, so no "
+                    "guest user space runs")
+    return kvm
+
+
+@pytest.fixture(scope="session")
+def kit():
+    """Paths of the guest kit (tools/build-guest-kit --print)."""
+    r = subprocess.run([str(ROOT / "tools" / "build-guest-kit"), "--print"],
+                       capture_output=True, text=True)
+    paths = {}
+    for line in r.stdout.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            paths[k.strip()] = shlex.split(v)[0] if v.strip() else ""
+    if r.returncode != 0 or not paths.get("KVMBOX_KIT_VMLINUX"):
+        msg = ("guest kit not built: run tools/build-guest-kit "
+               f"({r.stderr.strip()})")
+        if os.environ.get("KVMBOX_REQUIRE_KIT") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return paths
+
+
+def run_kvmbox(kvmbox, args, timeout=60, input=None):
+    """Runs kvmbox to completion; returns CompletedProcess (text)."""
+    return subprocess.run([kvmbox] + list(args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL if input is None
+                          else None, input=input, errors="replace")

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* `kvmbox run` option parsing and the small parsers under it. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cmd/cmd.h"
+#include "util/parse.h"
+
+static char kernel_path[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	snprintf(kernel_path, sizeof(kernel_path), "/tmp/kvmbox-test-kernel-XXXXXX");
+	fd = mkstemp(kernel_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(kernel_path);
+	return 0;
+}
+
+/* Parses a NULL-terminated list of arguments after "run". */
+static int parse(struct vm_config *cfg, struct kb_err *err, ...)
+{
+	char *argv[32] = { "run" };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, err);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	memset(err, 0, sizeof(*err));
+	return run_parse_args(argc, argv, cfg, err);
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(parse_size("512M", &v), 0);
+	assert_int_equal(v, 512ULL << 20);
+	assert_int_equal(parse_size("2G", &v), 0);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(parse_size("1024", &v), 0);
+	assert_int_equal(v, 1024ULL << 20);
+	assert_int_equal(parse_size("64KiB", &v), 0);
+	assert_int_equal(v, 64ULL << 10);
+	assert_int_equal(parse_size("1gb", &v), 0);
+	assert_int_equal(v, 1ULL << 30);
+	assert_int_equal(parse_size("", &v), -EINVAL);
+	assert_int_equal(parse_size("-1M", &v), -EINVAL);
+	assert_int_equal(parse_size("12Q", &v), -EINVAL);
+	assert_int_equal(parse_size("1MM", &v), -EINVAL);
+	assert_int_equal(parse_size("99999999999999999999", &v), -ERANGE);
+	assert_int_equal(parse_size("17179869184G", &v), -ERANGE);
+	assert_int_equal(parse_u64("0x1000", &v), 0);
+	assert_int_equal(v, 0x1000);
+	assert_int_equal(parse_u64("12abc", &v), -EINVAL);
+	assert_int_equal(parse_u64("-5", &v), -EINVAL);
+}
+
+static void test_defaults(void **state)
+{
+	struct vm_config cfg;
+	struct kb_err err;
+
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, NULL), 0);
+	assert_string_equal(cfg.kernel, kernel_path);
+	assert_int_equal(cfg.ram_size, 256ULL << 20);
+	assert_int_equal(cfg.nr_cpus, 1);
+	assert_true(cfg.host_decompress);
+	assert_true(cfg.host_quirks);
+	assert_false(cfg.reboot_restart);
+}
+
+static void test_all_options(void **state)
+{
+	struct vm_config cfg;
+	struct kb_err err;
+
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "-i", kernel_path, "-p",
+			       "quiet", "-m", "1G", "-c", "4", "--no-host-decompress",
+			       "--no-host-quirks", "--reboot", "restart", NULL),
+			 0);
+	assert_int_equal(cfg.ram_size, 1ULL << 30);
+	assert_int_equal(cfg.nr_cpus, 4);
+	assert_string_equal(cfg.cmdline, "quiet");
+	assert_false(cfg.host_decompress);
+	assert_false(cfg.host_quirks);
+	assert_true(cfg.reboot_restart);
+}
+
+static void test_raw(void **state)
+{
+	struct vm_config cfg;
+	struct kb_err err;
+
+	assert_int_equal(parse(&cfg, &err, "--raw", kernel_path, "--reg", "rax=2",
+			       "--reg", "rbx=0x10", "--raw-mode", "long", "--raw-addr",
+			       "0x20000", NULL),
+			 0);
+	assert_int_equal(cfg.nr_regs, 2);
+	assert_string_equal(cfg.regs[1].name, "rbx");
+	assert_int_equal(cfg.regs[1].value, 0x10);
+	assert_int_equal(cfg.raw_mode, RAW_MODE_LONG);
+	assert_int_equal(cfg.raw_addr, 0x20000);
+	assert_int_equal(cfg.ram_size, 16ULL << 20);
+}
+
+#define assert_fails_with(substr, ...)                                        \
+	do {                                                                  \
+		struct vm_config cfg;                                         \
+		struct kb_err err;                                            \
+		assert_true(parse(&cfg, &err, __VA_ARGS__, NULL) < 0);        \
+		if (!strstr(err.msg, substr))                                 \
+			fail_msg("message '%s' lacks '%s'", err.msg, substr); \
+	} while (0)
+
+static void test_errors_name_option_and_value(void **state)
+{
+	assert_fails_with("--mem '12Q'", "-k", kernel_path, "-m", "12Q");
+	assert_fails_with("--mem 1M", "-k", kernel_path, "-m", "1M");
+	assert_fails_with("not a multiple of 4 KiB", "-k", kernel_path, "-m", "4097B");
+	assert_fails_with("--cpus '0'", "-k", kernel_path, "-c", "0");
+	assert_fails_with("--cpus '65'", "-k", kernel_path, "-c", "65");
+	assert_fails_with("--cpus 'two'", "-k", kernel_path, "-c", "two");
+	assert_fails_with("--kernel /nonexistent/vmlinux: No such file", "-k",
+			  "/nonexistent/vmlinux");
+	assert_fails_with("--initrd /nope: No such file", "-k", kernel_path, "-i",
+			  "/nope");
+	assert_fails_with("--kernel /tmp: not a regular file", "-k", "/tmp");
+	assert_fails_with("nothing to run", "-m", "64M");
+	assert_fails_with("--raw cannot be combined", "--raw", kernel_path, "-k",
+			  kernel_path);
+	assert_fails_with("--reg and --raw-addr need --raw", "-k", kernel_path, "--reg",
+			  "rax=1");
+	assert_fails_with("unknown register 'rzz'", "--raw", kernel_path, "--reg",
+			  "rzz=1");
+	assert_fails_with("expected NAME=VALUE", "--raw", kernel_path, "--reg", "rax");
+	assert_fails_with("bad value 'x'", "--raw", kernel_path, "--reg", "rax=x");
+	assert_fails_with("--raw-mode 'protected'", "--raw", kernel_path, "--raw-mode",
+			  "protected");
+	assert_fails_with("--raw runs on one vCPU", "--raw", kernel_path, "-c", "2");
+	assert_fails_with("--reboot 'maybe'", "-k", kernel_path, "--reboot", "maybe");
+	assert_fails_with("--bogus: unknown option", "-k", kernel_path, "--bogus");
+	assert_fails_with("option -m needs a value", "-k", kernel_path, "-m");
+	assert_fails_with("unexpected argument 'extra'", "-k", kernel_path, "extra");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_options),
+		cmocka_unit_test(test_raw),
+		cmocka_unit_test(test_errors_name_option_and_value),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
