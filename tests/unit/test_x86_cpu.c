@@ -96,12 +96,30 @@ static void test_lengths(void **state)
 	assert_int_equal(insn.len, 3);
 }
 
+static void test_pvm_cmdline_fits_linux(void **state)
+{
+	const char *c = strstr(x86_pvm_guest_cmdline(), "clearcpuid=");
+	const char *end;
+
+	/* Linux 6.1 copies the value into a 128-byte buffer: longer is cut. */
+	assert_non_null(c);
+	c += strlen("clearcpuid=");
+	end = strchr(c, ' ');
+	assert_true((end ? (size_t)(end - c) : strlen(c)) < 128);
+	assert_non_null(strstr(x86_pvm_guest_cmdline(), "nopv"));
+	assert_non_null(strstr(x86_pvm_guest_cmdline(), "noxsave"));
+	/* smap (9*32+20) and popcnt (4*32+23) are among the features cleared. */
+	assert_non_null(strstr(c, "308,"));
+	assert_non_null(strstr(c, ",151,"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_topology),
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_lengths),
+		cmocka_unit_test(test_pvm_cmdline_fits_linux),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

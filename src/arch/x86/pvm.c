@@ -49,11 +49,16 @@ const char *x86_pvm_guest_cmdline(void)
 	/*
 	 * CPUID masks set by the VMM do not reach an emulated guest kernel,
 	 * so features whose instructions the host's emulator lacks are turned
-	 * off on the command line; nopv because the host's PV leaves leak
-	 * through and PV IPIs hang secondary CPUs.
+	 * off on the command line. noxsave also clears what depends on XSAVE
+	 * (avx, avx2, avx512*, fma, vaes, vpclmulqdq, pku, xsaveopt/c/s).
+	 * Linux 6.1 reads clearcpuid= into a 128-byte buffer, too short for
+	 * the names, so the rest go as feature numbers (CPUID word * 32 + bit,
+	 * stable since they mirror CPUID registers), in this order: smap smep
+	 * cx16 umip fsgsbase rdpid rdseed rdrand erms fsrm popcnt bmi1 bmi2
+	 * movbe abm adx aes pclmulqdq sha_ni f16c gfni clwb clflushopt sse4_2
+	 * sse4_1 ssse3. nopv: the host's PV CPUID leaves leak through and PV
+	 * IPIs hang secondary CPUs.
 	 */
-	return "nopv noxsave clearcpuid=smap,smep,xsave,avx,avx2,avx512f,cx16,umip,pku,"
-	       "fsgsbase,rdpid,rdseed,rdrand,xsaves,xsavec,xsaveopt,erms,fsrm,popcnt,bmi1,"
-	       "bmi2,movbe,abm,adx,aes,pclmulqdq,sha_ni,f16c,fma,gfni,vaes,vpclmulqdq,clwb,"
-	       "clflushopt,sse4_2,sse4_1,ssse3";
+	return "nopv noxsave clearcpuid=308,295,141,514,288,534,306,158,297,580,151,291,296,"
+	       "150,197,307,153,129,317,157,520,312,311,148,147,137";
 }

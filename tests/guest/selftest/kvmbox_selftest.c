@@ -3,11 +3,11 @@
  * kvmbox guest self-test.
  *
  * Built into the kvmbox test kernel by tools/build-guest-kit (copied to
- * drivers/misc/). After every other initcall has run, and before /init, it
- * checks the virtual hardware from inside the guest kernel, prints one line
- * per check on the console, a verdict line, and powers the VM off through
- * kvmbox's debug-exit port. Guest user space is not needed, which matters on
- * hosts where guest user mode cannot make system calls.
+ * drivers/misc/kvmbox_selftest/). After every other initcall has run, and
+ * before /init, it checks the virtual hardware from inside the guest kernel,
+ * prints one line per check on the console, a verdict line, and powers the
+ * VM off through kvmbox's debug-exit port. Guest user space is not needed,
+ * which matters on hosts where guest user mode cannot make system calls.
  *
  * Console output (the contract with the host-side tests):
  *
