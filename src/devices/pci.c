@@ -17,6 +17,12 @@
  * configuration: mapped at its address while its decode enable bit is set,
  * unmapped otherwise. A BAR whose new range collides with another range on
  * the bus stays unmapped until the collision goes away.
+ *
+ * Memory BARs are registered on the MMIO bus one by one. I/O BARs cannot
+ * be: the config write that moves one arrives through the port bus, whose
+ * lock its handler holds. So the bus claims the whole I/O window
+ * [PCI_IO_BASE, PCI_IO_END) and dispatches to I/O BARs itself; an I/O BAR
+ * moved outside that window does not decode.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -116,25 +122,37 @@ uint64_t pci_bar_address(const struct pci_device *d, int i)
 	return addr;
 }
 
-static struct bus *pci_bar_bus(struct pci_bus *pb, const struct pci_bar *bar)
-{
-	return bar->is_io ? pb->pio : pb->mmio;
-}
-
 static bool pci_bar_wanted(struct pci_bus *pb, const struct pci_device *d, int i,
 			   uint64_t *addr)
 {
 	const struct pci_bar *bar = &d->bar[i];
 	uint16_t cmd = d->config[PCI_COMMAND] | d->config[PCI_COMMAND + 1] << 8;
 	uint16_t enable = bar->is_io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
-	uint64_t limit = bar->is_io ? PCI_IO_END : 0;
 
 	*addr = pci_bar_address(d, i);
-	if (!(cmd & enable) || !*addr || !pci_bar_bus(pb, bar))
+	if (!(cmd & enable) || !*addr || *addr + bar->size < *addr)
 		return false;
-	if (*addr + bar->size < *addr || (limit && *addr + bar->size > limit))
-		return false;
+	if (bar->is_io)
+		return pb->pio && *addr >= PCI_IO_BASE && *addr + bar->size <= PCI_IO_END;
 	return true;
+}
+
+/* The mapped I/O BAR that decodes @port, if any. */
+static struct pci_bar *pci_io_bar_at(struct pci_bus *pb, uint64_t port, uint64_t len)
+{
+	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *d = pb->slot[s];
+
+		for (int i = 0; d && i < PCI_NUM_BARS; i++) {
+			struct pci_bar *bar = &d->bar[i];
+
+			if (bar->size && bar->is_io && bar->mapped &&
+			    port < bar->mapped_addr + bar->size &&
+			    port + len > bar->mapped_addr)
+				return bar;
+		}
+	}
+	return NULL;
 }
 
 static void pci_unmap_stale(struct pci_bus *pb, struct pci_device *d, bool all)
@@ -147,7 +165,8 @@ static void pci_unmap_stale(struct pci_bus *pb, struct pci_device *d, bool all)
 			continue;
 		if (!all && pci_bar_wanted(pb, d, i, &addr) && addr == bar->mapped_addr)
 			continue;
-		bus_unregister(pci_bar_bus(pb, bar), bar->mapped_addr, bar->dev);
+		if (!bar->is_io)
+			bus_unregister(pb->mmio, bar->mapped_addr, bar->dev);
 		bar->mapped = false;
 	}
 }
@@ -160,8 +179,9 @@ static void pci_map_wanted(struct pci_bus *pb, struct pci_device *d)
 
 		if (!bar->size || bar->mapped || !pci_bar_wanted(pb, d, i, &addr))
 			continue;
-		if (bus_register(pci_bar_bus(pb, bar), addr, bar->size, bar->ops,
-				 bar->dev, d->name))
+		if (bar->is_io ? pci_io_bar_at(pb, addr, bar->size) != NULL :
+				 bus_register(pb->mmio, addr, bar->size, bar->ops,
+					      bar->dev, d->name) != 0)
 			continue;
 		bar->mapped = true;
 		bar->mapped_addr = addr;
@@ -419,6 +439,45 @@ static void pci_data_write(void *dev, uint64_t off, const uint8_t *data, uint32_
 	pthread_mutex_unlock(&pb->lock);
 }
 
+/*
+ * I/O BARs are not registered on the port bus one by one: a config write
+ * arrives through that bus, which cannot be changed from its own handler.
+ * The bus owns the I/O window instead and dispatches here.
+ */
+static bool pci_io_lookup(struct pci_bus *pb, uint64_t off, struct pci_bar *out)
+{
+	struct pci_bar *bar;
+
+	pthread_mutex_lock(&pb->lock);
+	bar = pci_io_bar_at(pb, PCI_IO_BASE + off, 1);
+	if (bar)
+		*out = *bar;
+	pthread_mutex_unlock(&pb->lock);
+	return bar != NULL;
+}
+
+static void pci_io_read(void *dev, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_bar bar;
+
+	memset(data, 0xff, len);
+	if (pci_io_lookup(dev, off, &bar) && bar.ops->read)
+		bar.ops->read(bar.dev, PCI_IO_BASE + off - bar.mapped_addr, data, len);
+}
+
+static void pci_io_write(void *dev, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct pci_bar bar;
+
+	if (pci_io_lookup(dev, off, &bar) && bar.ops->write)
+		bar.ops->write(bar.dev, PCI_IO_BASE + off - bar.mapped_addr, data, len);
+}
+
+static const struct bus_ops pci_io_ops = {
+	.read = pci_io_read,
+	.write = pci_io_write,
+};
+
 static const struct bus_ops pci_addr_ops = {
 	.read = pci_addr_read,
 	.write = pci_addr_write,
@@ -464,15 +523,23 @@ int pci_bus_attach(struct pci_bus *pb, struct bus *pio)
 	if (ret)
 		return ret;
 	ret = bus_register(pio, PCI_CONFIG_DATA, 4, &pci_data_ops, pb, "pci-data");
-	if (ret) {
-		bus_unregister(pio, PCI_CONFIG_ADDRESS, pb);
-		return ret;
-	}
+	if (ret)
+		goto err_addr;
+	ret = bus_register(pio, PCI_IO_BASE, PCI_IO_END - PCI_IO_BASE, &pci_io_ops, pb,
+			   "pci-io");
+	if (ret)
+		goto err_data;
 	pthread_mutex_lock(&pb->lock);
 	pb->pio = pio;
 	pci_sync_all(pb); /* I/O BARs added before now */
 	pthread_mutex_unlock(&pb->lock);
 	return 0;
+
+err_data:
+	bus_unregister(pio, PCI_CONFIG_DATA, pb);
+err_addr:
+	bus_unregister(pio, PCI_CONFIG_ADDRESS, pb);
+	return ret;
 }
 
 void pci_bus_destroy(struct pci_bus *pb)
@@ -493,6 +560,7 @@ void pci_bus_destroy(struct pci_bus *pb)
 	if (pb->pio) {
 		bus_unregister(pb->pio, PCI_CONFIG_ADDRESS, pb);
 		bus_unregister(pb->pio, PCI_CONFIG_DATA, pb);
+		bus_unregister(pb->pio, PCI_IO_BASE, pb);
 	}
 	pthread_mutex_destroy(&pb->lock);
 	free(pb);

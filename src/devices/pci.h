@@ -13,9 +13,12 @@
  * data at 0xcfc-0xcff). Devices are single-function, one per slot; the host
  * bridge takes 00:00.0. There is no firmware: pci_bus_add() does what a BIOS
  * would, giving each BAR an address, writing it, enabling decoding in the
- * command register and mapping the BAR on the MMIO (or port) bus. The guest
- * may then size and move BARs and turn decoding off and on; the bus keeps
- * the mappings in step.
+ * command register and mapping the BAR on the MMIO bus (I/O BARs: in the
+ * bus's own I/O window, see pci.c). The guest may then size and move BARs
+ * and turn decoding off and on; the bus keeps the mappings in step.
+ *
+ * Config writes that move memory BARs take the MMIO bus's write lock, so
+ * BAR handlers (which run under its read lock) must not call pci_bus_*.
  */
 struct pci_bus;
 
@@ -27,7 +30,7 @@ struct pci_bus;
 #define PCI_CONFIG_DATA 0xcfc
 #define PCI_CONFIG_ENABLE 0x80000000u
 
-/* I/O BARs are given ports from this window. */
+/* I/O BARs are given ports from, and only decode in, this window. */
 #define PCI_IO_BASE 0xc000
 #define PCI_IO_END 0x10000
 
@@ -121,8 +124,8 @@ uint64_t pci_bar_address(const struct pci_device *d, int i);
 /* Memory BARs are placed in [mmio_base, mmio_end) on @mmio. NULL on error. */
 struct pci_bus *pci_bus_create(struct bus *mmio, uint64_t mmio_base, uint64_t mmio_end);
 /*
- * Claims ports 0xcf8-0xcfb and 0xcfc-0xcff on @pio; I/O BARs are mapped on
- * @pio from then on.
+ * Claims ports 0xcf8-0xcfb, 0xcfc-0xcff and the I/O BAR window
+ * [PCI_IO_BASE, PCI_IO_END) on @pio; I/O BARs decode from then on.
  */
 int pci_bus_attach(struct pci_bus *pb, struct bus *pio);
 /*

@@ -60,10 +60,16 @@ void console_output(void *ctx, const uint8_t *buf, size_t len)
 int console_input(struct vm *vm, struct term *term)
 {
 	uint8_t in[256], out[256];
+	size_t room = serial_rx_space(vm->serial);
 	size_t out_len;
 	ssize_t n;
 
-	n = read(term->in_fd, in, sizeof(in));
+	/* Read only what the UART can take: the rest waits in the tty. */
+	if (room > sizeof(in))
+		room = sizeof(in);
+	if (!room)
+		return 1;
+	n = read(term->in_fd, in, room);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 1 : -1;
 	if (n == 0)
@@ -78,7 +84,6 @@ int console_input(struct vm *vm, struct term *term)
 	case TERM_NONE:
 		break;
 	}
-	/* The UART queues what it can; the rest is dropped, as on a real line. */
 	if (out_len)
 		serial_receive(vm->serial, out, out_len);
 	return 1;

@@ -381,7 +381,17 @@ static void vm_wait(struct vm *vm, struct term *term)
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = term ? term->in_fd : -1, .events = POLLIN };
 	while (!atomic_load(&vm->stopping)) {
-		if (poll(pfd, 3, -1) < 0) {
+		/* While the UART's input buffer is full, leave stdin unread. */
+		bool full = pfd[2].fd >= 0 && !serial_rx_space(vm->serial);
+		struct pollfd saved = pfd[2];
+
+		if (full)
+			pfd[2].fd = -1;
+		int n = poll(pfd, 3, full ? 10 : -1);
+
+		if (full)
+			pfd[2] = saved;
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_request_stop(vm, VM_STOP_ERROR, 1);

@@ -263,6 +263,10 @@ static void test_bzimage_alignment(void **state)
 	f->cfg.host_decompress = false;
 	load_ok(f, write_bzimage(f, &o, "\x1f\x8b", 2));
 	assert_int_equal(f->info.entry, TK_KERNEL_PADDR + 2 * MiB + 0x200);
+	/* Aligning an absurd address must not wrap into the boot area. */
+	o.pref_address = 0xffffffffffe00001ULL;
+	expect_fail(f, write_bzimage(f, &o, "\x1f\x8b", 2), -ENOEXEC,
+		    "pref_address 0xffffffffffe00001 cannot be aligned to 0x200000");
 }
 
 static void test_bzimage_unsupported_falls_back(void **state)

@@ -329,8 +329,12 @@ static void test_sub_dword_and_read_only(void **state)
 	/* Interrupt line is writable, the pin next to it is not. */
 	cfg_write(f, 1, PCI_INTERRUPT_LINE, 2, 0x050b);
 	assert_int_equal(cfg_read(f, 1, PCI_INTERRUPT_LINE, 4), 0x0000010b);
-	/* A word write at 0xcfe lands in the upper half of the dword. */
-	cfg_write(f, 1, PCI_COMMAND + 2, 2, 0xffff); /* status: write-1-to-clear */
+	/* Status error bits are write-1-to-clear; a word write at 0xcfe
+	 * lands in the upper half of the dword. */
+	dev.pci.config[PCI_STATUS + 1] = 0x28; /* target abort, master abort */
+	cfg_write(f, 1, PCI_STATUS, 2, 0x0800);
+	assert_int_equal(cfg_read(f, 1, PCI_STATUS, 2), 0x2000);
+	cfg_write(f, 1, PCI_COMMAND + 2, 2, 0xffff);
 	assert_int_equal(cfg_read(f, 1, PCI_COMMAND, 4),
 			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
 	cfg_write(f, 1, PCI_COMMAND, 2, 0xffff);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "devices/serial.h"
 
@@ -392,7 +393,7 @@ static void test_break(void **state)
 	struct fixture *f = *state;
 
 	out8(f, UART_MCR, UART_MCR_OUT2);
-	out8(f, UART_FCR, UART_FCR_ENABLE_FIFO);
+	out8(f, UART_FCR, UART_FCR_ENABLE_FIFO | 0x40); /* trigger at 4 */
 	out8(f, UART_IER, UART_IER_RDI | UART_IER_RLSI);
 	serial_receive(f->s, (const uint8_t *)"a", 1);
 	serial_send_break(f->s);
@@ -433,18 +434,70 @@ static void test_wide_access(void **state)
 	assert_int_equal(d[1], 0x02);
 }
 
+#define STREAM_LEN 200000
+
+static void *feeder(void *arg)
+{
+	struct fixture *f = arg;
+	uint8_t chunk[512];
+	size_t sent = 0;
+
+	while (sent < STREAM_LEN) {
+		size_t n = STREAM_LEN - sent < sizeof(chunk) ? STREAM_LEN - sent :
+							       sizeof(chunk);
+		size_t done = 0;
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (uint8_t)((sent + i) % 251);
+		while (done < n)
+			done += serial_receive(f->s, chunk + done, n - done);
+		sent += n;
+	}
+	return NULL;
+}
+
+/* The event loop feeds input while a vCPU drains it, as in a VM. */
+static void test_concurrent_input(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t;
+	size_t got = 0;
+
+	out8(f, UART_FCR, UART_FCR_ENABLE_FIFO);
+	assert_int_equal(pthread_create(&t, NULL, feeder, f), 0);
+	while (got < STREAM_LEN) {
+		uint8_t lsr = in8(f, UART_LSR);
+
+		assert_int_equal(lsr & UART_LSR_OE, 0);
+		if (!(lsr & UART_LSR_DR))
+			continue;
+		assert_int_equal(in8(f, UART_RX), got % 251);
+		got++;
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(in8(f, UART_LSR) & UART_LSR_DR, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_reset_values),	T(test_scratch_and_ier_mask),
-		T(test_divisor_latch),	T(test_thr_output),
-		T(test_rx_fifo),	T(test_fifo_control),
-		T(test_iir_priorities), T(test_thre_linux),
-		T(test_thre_interrupt), T(test_loopback),
-		T(test_out2_gating),	T(test_input_overflow),
-		T(test_break),		T(test_wide_access),
+		T(test_reset_values),
+		T(test_scratch_and_ier_mask),
+		T(test_divisor_latch),
+		T(test_thr_output),
+		T(test_rx_fifo),
+		T(test_fifo_control),
+		T(test_iir_priorities),
+		T(test_thre_linux),
+		T(test_thre_interrupt),
+		T(test_loopback),
+		T(test_out2_gating),
+		T(test_input_overflow),
+		T(test_break),
+		T(test_wide_access),
+		T(test_concurrent_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,6 +137,12 @@ static int load_protected_mode(struct guest_mem *mem, const char *path,
 	uint64_t align = bz->kernel_alignment;
 
 	addr = (addr + align - 1) & ~(align - 1);
+	if (addr < X86_BIOS_END) /* aligning wrapped around */
+		return kb_err_set(
+			err, -ENOEXEC,
+			"kernel %s: pref_address 0x%llx cannot be aligned to 0x%llx",
+			path, (unsigned long long)bz->pref_address,
+			(unsigned long long)align);
 	if (!guest_mem_ptr(mem, addr, bz->init_size))
 		return kb_err_set(
 			err, -ENOMEM,
