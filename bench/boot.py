@@ -77,6 +77,21 @@ def newest_cached_kit():
     return kit
 
 
+def fatal_output(buf):
+    """Why the guest cannot go on, from its console/VMM output, or None.
+    QEMU pauses the guest after a KVM internal error instead of exiting."""
+    m = re.search(rb"KVM internal error\. Suberror: (\d+)", buf)
+    if m:
+        code = re.search(rb"Code=[^<\n]*<([0-9a-f]{2})>", buf)
+        return ("KVM internal error, suberror %s%s (QEMU pauses the guest)"
+                % (m.group(1).decode(), ", emulation failure at opcode byte 0x%s"
+                   % code.group(1).decode() if m.group(1) == b"1" and code else ""))
+    m = re.search(rb"Kernel panic - not syncing:[^\r\n]*", buf)
+    if m:
+        return "guest " + m.group(0).decode(errors="replace").strip()
+    return None
+
+
 def boot(argv, timeout, log_path, env=None):
     """Run argv until its console shows the verdict line (or it exits, or
     timeout seconds pass). Returns a dict: t_verdict (s or None), t_exit,
@@ -94,6 +109,7 @@ def boot(argv, timeout, log_path, env=None):
         buf = b""
         deadline = t0 + int(timeout * 1e9)
         after_verdict = None
+        t_fatal = None
         while True:
             now = time.monotonic_ns()
             end = deadline if after_verdict is None else min(deadline, after_verdict)
@@ -112,6 +128,10 @@ def boot(argv, timeout, log_path, env=None):
                 res["t_verdict"] = (t - t0) / 1e9
                 # Give it a few seconds to power off by itself.
                 after_verdict = t + int(30e9)
+            if res["t_verdict"] is None and t_fatal is None and fatal_output(buf):
+                # Let the rest of the report arrive, then stop it.
+                t_fatal = (t - t0) / 1e9
+                after_verdict = t + int(1e9)
         if p.poll() is None:
             try:
                 p.wait(0.5 if after_verdict is None else 0.01)
@@ -120,7 +140,7 @@ def boot(argv, timeout, log_path, env=None):
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
-            if res["t_verdict"] is None:
+            if res["t_verdict"] is None and t_fatal is None:
                 res["why"] = "no verdict line within %.0f s (stopped)" % timeout
         else:
             res["t_exit"] = (time.monotonic_ns() - t0) / 1e9
@@ -133,6 +153,8 @@ def boot(argv, timeout, log_path, env=None):
     res["fails"] = [(n.decode(), d.decode(errors="replace").strip())
                     for n, s, d in SELFTEST_LINE.findall(text) if s == b"FAIL"
                     and n != b"VERDICT"]
+    if res["t_verdict"] is None and t_fatal is not None:
+        res["why"] = "%s, after %.1f s" % (fatal_output(text), t_fatal)
     if res["t_verdict"] is None and res["why"] is None:
         tail = [l for l in text.decode(errors="replace").splitlines() if l.strip()][-3:]
         res["why"] = "exited with status %s before the verdict; last output: %s" % (

@@ -58,7 +58,9 @@ struct virtq_req {
 /* Resets the device-side state (keeps nothing). */
 void virtq_reset(struct virtq *q);
 /* Validates the ring addresses (alignment, inside RAM) and starts the queue.
- * -EINVAL with the queue left stopped if they are bad. */
+ * -EINVAL with the queue left stopped if they are bad. Starting resets the
+ * indices to 0, clears broken and writes used->flags = 0 (and avail_event
+ * = 0 with EVENT_IDX). */
 int virtq_start(struct virtq *q, const struct guest_mem *mem, bool event_idx, bool indirect);
 
 /*

@@ -111,6 +111,14 @@ static void *event_thread(void *arg)
 	return NULL;
 }
 
+void event_loop_sync(struct event_loop *l)
+{
+	if (l->running && pthread_equal(pthread_self(), l->thread))
+		return;
+	pthread_mutex_lock(&l->dispatch_lock);
+	pthread_mutex_unlock(&l->dispatch_lock);
+}
+
 int event_loop_start(struct event_loop *l)
 {
 	int ret = pthread_create(&l->thread, NULL, event_thread, l);

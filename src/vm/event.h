@@ -34,6 +34,8 @@ int event_loop_init(struct event_loop *l);
 int event_add(struct event_loop *l, int fd, uint32_t events, event_fn fn, void *arg);
 int event_del(struct event_loop *l, int fd);
 int event_loop_start(struct event_loop *l);
+/* Waits until no handler is running (no-op on the loop thread itself). */
+void event_loop_sync(struct event_loop *l);
 /* Stops and joins the thread; handlers are not called after it returns. */
 void event_loop_stop(struct event_loop *l);
 void event_loop_destroy(struct event_loop *l);

@@ -23,6 +23,7 @@
 #include "devices/serial.h"
 #include "util/log.h"
 #include "util/term.h"
+#include "virtio/pci.h"
 #include "vm/console.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -218,13 +219,18 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
-	vm->kvm_fd = vm->vm_fd = -1;
+	/* Every fd starts at -1 so that vm_destroy() after a failure is safe. */
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	vm->events.epfd = vm->events.wake_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return kb_err_set(err, -errno, "eventfd: %s", strerror(errno));
+	ret = event_loop_init(&vm->events);
+	if (ret)
+		return kb_err_set(err, ret, "event loop: %s", strerror(-ret));
 	x86_host_kvm_probe(&host);
 	vm->pvm = host.pvm || !host.hw_virt;
 
@@ -424,7 +430,11 @@ enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	vcpu_signals_init();
-	for (int i = 0; i < vm->nr_vcpus; i++) {
+	if (event_loop_start(&vm->events)) {
+		log_error("cannot start the device event loop");
+		vm_request_stop(vm, VM_STOP_ERROR, 1);
+	}
+	for (int i = 0; !atomic_load(&vm->stopping) && i < vm->nr_vcpus; i++) {
 		if (vcpu_start(&vm->vcpus[i], &err)) {
 			log_error("%s", err.msg);
 			vm_request_stop(vm, VM_STOP_ERROR, 1);
@@ -436,6 +446,7 @@ enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
 		vcpu_kick(&vm->vcpus[i]);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	event_loop_stop(&vm->events);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	/* panic=-1 turns a panic into a reset: report it as the panic it was. */
@@ -452,6 +463,9 @@ void vm_destroy(struct vm *vm)
 	for (int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
+	for (int i = 0; i < vm->nr_virtio; i++)
+		virtio_pci_destroy(vm->virtio[i]);
+	event_loop_destroy(&vm->events);
 	if (vm->pvpanic)
 		pvpanic_destroy(vm->pvpanic);
 	if (vm->pci)
@@ -476,4 +490,53 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	pthread_mutex_destroy(&vm->stop_lock);
+}
+
+static int vm_signal_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = ctx;
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+static int vm_ioeventfd(void *ctx, uint64_t addr, int fd, bool assign)
+{
+	struct vm *vm = ctx;
+	/* Length 0 matches writes of any size (KVM_CAP_IOEVENTFD_ANY_LENGTH). */
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = 0,
+		.fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		log_debug("KVM_IOEVENTFD %s %#llx: %s", assign ? "assign" : "deassign",
+			  (unsigned long long)addr, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static uint32_t vm_intx_gsi(void *ctx, int slot)
+{
+	(void)ctx;
+	return X86_PCI_INTX_GSI(slot);
+}
+
+void vm_virtio_env(struct vm *vm, struct virtio_pci_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->mem = &vm->mem;
+	env->loop = &vm->events;
+	env->intx = vm_irq(vm, 0);
+	env->ctx = vm;
+	env->intx_gsi = vm_intx_gsi;
+	env->signal_msi = vm_signal_msi;
+	env->ioeventfd = vm_ioeventfd;
 }

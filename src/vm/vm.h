@@ -9,6 +9,7 @@
 
 #include "util/err.h"
 #include "vm/bus.h"
+#include "vm/event.h"
 #include "vm/memory.h"
 
 struct vcpu;
@@ -20,11 +21,14 @@ struct debug_exit;
 struct pvpanic;
 struct kvm_cpuid2;
 struct term;
+struct virtio_pci;
+struct virtio_pci_env;
 
 enum raw_mode { RAW_MODE_REAL, RAW_MODE_LONG };
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_REGS 20
+#define VM_MAX_VIRTIO 16
 
 struct reg_setting {
 	const char *name;
@@ -91,6 +95,11 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct pvpanic *pvpanic;
 
+	/* Device I/O: virtio queue kicks and completions run on this thread. */
+	struct event_loop events;
+	struct virtio_pci *virtio[VM_MAX_VIRTIO];
+	int nr_virtio;
+
 	/* Console output watch: set when the guest prints a kernel panic. */
 	int panic_match;
 	atomic_bool guest_panicked;
@@ -113,6 +122,10 @@ void vm_destroy(struct vm *vm);
 /* Any thread: ask the VM to stop. Only the first request counts. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 const char *vm_stop_reason_str(enum vm_stop_reason r);
+
+/* The environment virtio-pci devices get: guest memory, event loop, INTx
+ * routing, MSI and ioeventfd through KVM. */
+void vm_virtio_env(struct vm *vm, struct virtio_pci_env *env);
 
 /* Full guest command line for a Linux boot: user's, plus console and quirks. */
 int vm_build_cmdline(const struct vm *vm, char *buf, size_t len, struct kb_err *err);

@@ -39,6 +39,10 @@
 #define X86_IOAPIC_ADDR 0xfec00000ULL
 #define X86_LAPIC_ADDR 0xfee00000ULL
 
+/* INTA of PCI slot s goes to IOAPIC pin 16 + s % 8 (level, active low);
+ * the MP table describes the same routing. */
+#define X86_PCI_INTX_GSI(slot) (16u + ((unsigned int)(slot) % 8u))
+
 /* KVM wants three pages for the real-mode TSS and one for the identity map,
  * below 4 GiB and outside RAM and MMIO. */
 #define X86_TSS_ADDR 0xfffbd000ULL
