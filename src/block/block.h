@@ -101,6 +101,10 @@ struct aio_ctx;
  * request or returns -errno without calling done(). */
 struct block_ops {
 	const char *format;
+	/* Opens spec->file into @b (block_open_file() does the common part)
+	 * and sets b->aio up. */
+	int (*open)(struct block_dev *b, const struct block_spec *spec,
+		    struct kb_err *err);
 	int (*readv)(struct block_dev *b, struct block_req *r);
 	int (*writev)(struct block_dev *b, struct block_req *r);
 	int (*flush)(struct block_dev *b, struct block_req *r);

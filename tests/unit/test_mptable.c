@@ -68,7 +68,8 @@ static void check_raw(struct guest_mem *m, int nr_cpus)
 	assert_int_equal(ct[6], 4);
 	assert_memory_equal(ct + 8, "KVMBOX  ", 8);
 	assert_memory_equal(ct + 16, "KVMBOX      ", 12);
-	assert_int_equal(le16(ct + 34), nr_cpus + 2 + 1 + 16 + 2); /* entry count */
+	/* entry count: CPUs, 2 buses, IOAPIC, 16 ISA + 31 PCI, 2 local */
+	assert_int_equal(le16(ct + 34), nr_cpus + 2 + 1 + 16 + 31 + 2);
 	assert_int_equal(le32(ct + 36), X86_LAPIC_ADDR);
 	assert_int_equal(sum(guest_mem_ptr(m, X86_MPTABLE_ADDR + 16, len), len), 0);
 	/* The first processor entry is the enabled BSP with APIC id 0. */
@@ -97,7 +98,11 @@ static void check_table(struct guest_mem *m, int nr_cpus)
 	assert_int_equal(info.nr_ioapics, 1);
 	assert_int_equal(info.ioapic_id, nr_cpus);
 	assert_int_equal(info.ioapic_addr, X86_IOAPIC_ADDR);
-	assert_int_equal(info.nr_io_interrupts, 16);
+	/* 16 ISA IRQs plus INTA of PCI slots 1..31. */
+	assert_int_equal(info.nr_io_interrupts, 16 + 31);
+	assert_int_equal(info.pci_inta_pin[0], -1);
+	for (int slot = 1; slot < MPTABLE_PCI_SLOTS; slot++)
+		assert_int_equal(info.pci_inta_pin[slot], X86_PCI_INTX_GSI(slot));
 	assert_int_equal(info.nr_local_interrupts, 2);
 	assert_int_equal(info.lapic_addr, X86_LAPIC_ADDR);
 	for (int irq = 0; irq < 16; irq++)

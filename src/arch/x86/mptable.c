@@ -91,11 +91,14 @@ static_assert(sizeof(struct mpc_interrupt) == 8, "MP interrupt entry is 8 bytes"
 	 (1U << 9) | (1U << 15))
 #define NR_BUSES 2
 #define NR_LOCAL_INTS 2
+/* INTA of PCI slots 1..31 (slot 0 is the host bridge, which has none). */
+#define NR_PCI_INTS (MPTABLE_PCI_SLOTS - 1)
 #define MPTABLE_MAX_SIZE                                                 \
 	(sizeof(struct mpf_intel) + sizeof(struct mpc_header) +          \
 	 MPTABLE_MAX_CPUS * sizeof(struct mpc_processor) +               \
 	 NR_BUSES * sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) + \
-	 (MPTABLE_ISA_IRQS + NR_LOCAL_INTS) * sizeof(struct mpc_interrupt))
+	 (MPTABLE_ISA_IRQS + NR_PCI_INTS + NR_LOCAL_INTS) *              \
+		 sizeof(struct mpc_interrupt))
 
 size_t mptable_size(int nr_cpus)
 {
@@ -104,7 +107,8 @@ size_t mptable_size(int nr_cpus)
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_header) +
 	       (size_t)nr_cpus * sizeof(struct mpc_processor) +
 	       NR_BUSES * sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-	       (MPTABLE_ISA_IRQS + NR_LOCAL_INTS) * sizeof(struct mpc_interrupt);
+	       (MPTABLE_ISA_IRQS + NR_PCI_INTS + NR_LOCAL_INTS) *
+		       sizeof(struct mpc_interrupt);
 }
 
 static uint8_t checksum(const uint8_t *p, size_t len)
@@ -169,6 +173,21 @@ static size_t build_entries(uint8_t *buf, size_t pos, int nr_cpus, uint8_t ioapi
 
 		put(buf, &pos, &in, sizeof(in));
 	}
+	/*
+	 * PCI INTx: source IRQ is (slot << 2) | pin (0 = INTA); flags 0 means
+	 * "conforms to the bus", level-triggered active-low for PCI. The
+	 * routing is X86_PCI_INTX_GSI, which virtio-pci uses too.
+	 */
+	for (int slot = 1; slot < MPTABLE_PCI_SLOTS; slot++) {
+		struct mpc_interrupt in = { .type = MP_ENTRY_IO_INTERRUPT,
+					    .irq_type = MP_IRQ_INT,
+					    .src_bus = MPTABLE_BUS_PCI,
+					    .src_irq = (uint8_t)(slot << 2),
+					    .dst_apic = ioapic_id,
+					    .dst_pin = (uint8_t)X86_PCI_INTX_GSI(slot) };
+
+		put(buf, &pos, &in, sizeof(in));
+	}
 	for (int lint = 0; lint < NR_LOCAL_INTS; lint++) {
 		struct mpc_interrupt l = { .type = MP_ENTRY_LOCAL_INTERRUPT,
 					   .irq_type = lint ? MP_IRQ_NMI : MP_IRQ_EXTINT,
@@ -218,8 +237,8 @@ int mptable_write(struct guest_mem *mem, uint64_t addr, int nr_cpus, struct kb_e
 	hdr.spec_rev = MP_SPEC_REV;
 	pad_copy(hdr.oem_id, sizeof(hdr.oem_id), MPTABLE_OEM_ID);
 	pad_copy(hdr.product_id, sizeof(hdr.product_id), MPTABLE_OEM_ID);
-	hdr.entry_count =
-		(uint16_t)(nr_cpus + NR_BUSES + 1 + MPTABLE_ISA_IRQS + NR_LOCAL_INTS);
+	hdr.entry_count = (uint16_t)(nr_cpus + NR_BUSES + 1 + MPTABLE_ISA_IRQS +
+				     NR_PCI_INTS + NR_LOCAL_INTS);
 	hdr.lapic_addr = (uint32_t)X86_LAPIC_ADDR;
 	memcpy(buf + sizeof(mpf), &hdr, sizeof(hdr));
 	buf[sizeof(mpf) + offsetof(struct mpc_header, checksum)] =
@@ -279,6 +298,8 @@ static int check_entry(const uint8_t *e, size_t left, struct mptable_info *info,
 		info->nr_io_interrupts++;
 		if (in.src_bus == MPTABLE_BUS_ISA && in.src_irq < MPTABLE_ISA_IRQS)
 			info->io_irq_pin[in.src_irq] = in.dst_pin;
+		if (in.src_bus == MPTABLE_BUS_PCI && (in.src_irq & 3) == 0)
+			info->pci_inta_pin[in.src_irq >> 2] = in.dst_pin;
 		break;
 	default:
 		info->nr_local_interrupts++;
@@ -303,6 +324,8 @@ int mptable_check(const struct guest_mem *mem, uint64_t addr, struct mptable_inf
 	info->ioapic_id = -1;
 	for (int i = 0; i < MPTABLE_ISA_IRQS; i++)
 		info->io_irq_pin[i] = -1;
+	for (int i = 0; i < MPTABLE_PCI_SLOTS; i++)
+		info->pci_inta_pin[i] = -1;
 	if (!fp)
 		return kb_err_set(err, -EINVAL, "MP table: 0x%llx is not guest RAM",
 				  (unsigned long long)addr);

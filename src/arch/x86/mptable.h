@@ -16,6 +16,7 @@
  */
 #define MPTABLE_MAX_CPUS 254
 #define MPTABLE_ISA_IRQS 16
+#define MPTABLE_PCI_SLOTS 32
 #define MPTABLE_BUS_PCI 0
 #define MPTABLE_BUS_ISA 1
 #define MPTABLE_IOAPIC_VERSION 0x11
@@ -65,6 +66,8 @@ struct mptable_info {
 	uint32_t ioapic_addr;
 	/* io_irq_pin[i]: IOAPIC pin of ISA IRQ i, -1 if none. */
 	int io_irq_pin[MPTABLE_ISA_IRQS];
+	/* pci_inta_pin[s]: IOAPIC pin of PCI slot s's INTA, -1 if none. */
+	int pci_inta_pin[MPTABLE_PCI_SLOTS];
 };
 
 /*
