@@ -83,9 +83,13 @@ def fatal_output(buf):
     m = re.search(rb"KVM internal error\. Suberror: (\d+)", buf)
     if m:
         code = re.search(rb"Code=[^<\n]*<([0-9a-f]{2})>", buf)
-        return ("KVM internal error, suberror %s%s (QEMU pauses the guest)"
-                % (m.group(1).decode(), ", emulation failure at opcode byte 0x%s"
-                   % code.group(1).decode() if m.group(1) == b"1" and code else ""))
+        op = code.group(1).decode() if code else None
+        what = ""
+        if m.group(1) == b"1" and op:
+            what = ", emulation failure at opcode byte 0x%s%s" % (
+                op, " (int3)" if op == "cc" else "")
+        return "KVM internal error, suberror %s%s; QEMU pauses the guest" % (
+            m.group(1).decode(), what)
     m = re.search(rb"Kernel panic - not syncing:[^\r\n]*", buf)
     if m:
         return "guest " + m.group(0).decode(errors="replace").strip()

@@ -128,6 +128,10 @@ struct block_dev {
 	bool direct;
 	uint32_t logical_block_size; /* 512 or the host device's */
 	uint32_t physical_block_size;
+	/* direct: buffers are aligned to dio_mem_align and their lengths to
+	 * dio_len_align (else the engine bounces them). */
+	uint32_t dio_mem_align;
+	uint32_t dio_len_align;
 	struct event_loop *loop;
 	struct aio_ctx *aio;
 	void *priv; /* the driver's */

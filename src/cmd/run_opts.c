@@ -25,6 +25,8 @@ enum {
 	OPT_NO_HOST_DECOMPRESS,
 	OPT_NO_HOST_QUIRKS,
 	OPT_REBOOT,
+	OPT_RNG,
+	OPT_CONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -40,6 +42,9 @@ static const struct option run_options[] = {
 	{ "no-host-decompress", no_argument, NULL, OPT_NO_HOST_DECOMPRESS },
 	{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
+	{ "disk", required_argument, NULL, 'd' },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -66,6 +71,13 @@ void run_usage(FILE *f)
 		"      --no-host-quirks    on an emulation-only KVM, do not add the guest\n"
 		"                          options that work around its quirks\n"
 		"      --reboot exit|restart  what a guest reboot does (default exit, status 0)\n"
+		"  -d, --disk FILE[,ro][,direct][,serial=ID][,format=raw]\n"
+		"                          a virtio-blk disk on a raw image (repeatable, at\n"
+		"                          most %d: /dev/vda, vdb... in order); ro: writes fail;\n"
+		"                          direct: O_DIRECT; serial: the ID the guest reads\n"
+		"      --rng               a virtio-rng device fed by the host's getrandom()\n"
+		"      --console serial|virtio  the guest console: COM1 (ttyS0, default) or\n"
+		"                          virtio-console (hvc0); same terminal handling\n"
 		"      --raw FILE          load FILE as flat code and run it (no kernel)\n"
 		"      --raw-addr ADDR     guest address to load it at (default 0x1000)\n"
 		"      --raw-mode MODE     real (default) or long (64-bit, identity-mapped)\n"
@@ -78,7 +90,7 @@ void run_usage(FILE *f)
 		"Exit status: 0 guest powered off, rebooted or (raw) halted; 1 kvmbox error;\n"
 		"2 guest kernel panic; 3 guest crashed (triple fault, emulation failure);\n"
 		"128+N stopped by signal N; a write of V to debug-exit port 0x501: V.\n",
-		VM_MAX_CPUS);
+		VM_MAX_CPUS, VM_MAX_DISKS);
 }
 
 static int check_file(const char *opt, const char *path, struct kb_err *err)
@@ -197,6 +209,28 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 			return kb_err_set(err, -EINVAL,
 					  "--reboot '%s': expected exit or restart", arg);
 		return 0;
+	case 'd':
+		if (cfg->nr_disks == VM_MAX_DISKS)
+			return kb_err_set(err, -E2BIG, "-d %s: at most %d disks", arg,
+					  VM_MAX_DISKS);
+		ret = block_parse_spec(arg, &cfg->disks[cfg->nr_disks], err);
+		if (ret)
+			return kb_err_prefix(err, "-d '%s'", arg);
+		cfg->nr_disks++;
+		return 0;
+	case OPT_RNG:
+		cfg->rng = true;
+		return 0;
+	case OPT_CONSOLE:
+		if (!strcmp(arg, "serial"))
+			cfg->console = CONSOLE_SERIAL;
+		else if (!strcmp(arg, "virtio"))
+			cfg->console = CONSOLE_VIRTIO;
+		else
+			return kb_err_set(err, -EINVAL,
+					  "--console '%s': expected serial or virtio",
+					  arg);
+		return 0;
 	case 'v':
 		log_verbose = 1;
 		return 0;
@@ -217,6 +251,10 @@ static int check_config(struct vm_config *cfg, bool mem_set, struct kb_err *err)
 			"nothing to run: give -k KERNEL or --raw FILE (see kvmbox run --help)");
 	if (!cfg->raw && (cfg->nr_regs || cfg->raw_addr != X86_RAW_DEFAULT_ADDR))
 		return kb_err_set(err, -EINVAL, "--reg and --raw-addr need --raw");
+	if (cfg->raw && (cfg->nr_disks || cfg->rng || cfg->console != CONSOLE_SERIAL))
+		return kb_err_set(
+			err, -EINVAL,
+			"--raw has no PCI devices: drop -d, --rng and --console");
 	if (cfg->raw && cfg->nr_cpus != 1)
 		return kb_err_set(err, -EINVAL, "--raw runs on one vCPU; drop --cpus");
 	if (!mem_set && cfg->raw)
@@ -251,7 +289,8 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg, struct kb_err *
 	cfg->raw_mode = RAW_MODE_REAL;
 	optind = 0; /* full reset: tests call this more than once */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+k:i:p:m:c:vh", run_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+k:i:p:m:c:d:vh", run_options, NULL)) !=
+	       -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return 1;
@@ -259,7 +298,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg, struct kb_err *
 		if (c == '?' || c == ':') {
 			const char *bad = argv[optind - 1];
 
-			if (optopt && optopt < 256 && strchr("kipmc", optopt))
+			if (optopt && optopt < 256 && strchr("kipmcd", optopt))
 				return kb_err_set(err, -EINVAL,
 						  "option -%c needs a value", optopt);
 			return kb_err_set(err, -EINVAL,

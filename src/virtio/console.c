@@ -139,7 +139,8 @@ static void vcon_transmit(struct vcon *c)
 		/* Writable buffers on transmitq carry nothing: ignored. */
 		for (int i = 0; ret > 0 && i < req.nr_out; i++) {
 			if (c->out)
-				c->out(c->out_ctx, req.iov[i].iov_base, req.iov[i].iov_len);
+				c->out(c->out_ctx, req.iov[i].iov_base,
+				       req.iov[i].iov_len);
 			c->stats.tx_bytes += req.iov[i].iov_len;
 		}
 		virtq_push(q, req.head, 0);
@@ -174,7 +175,8 @@ static void vcon_read_config(struct virtio_dev *d, uint32_t off, void *data, uin
 
 	memset(data, 0, len);
 	if (off < sizeof(cfg))
-		memcpy(data, (const uint8_t *)&cfg + off, min_size(len, sizeof(cfg) - off));
+		memcpy(data, (const uint8_t *)&cfg + off,
+		       min_size(len, sizeof(cfg) - off));
 }
 
 static void vcon_write_config(struct virtio_dev *d, uint32_t off, const void *data,

@@ -51,8 +51,9 @@ struct virtio_pci {
 	uint32_t device_feature_select;
 	uint32_t driver_feature_select;
 	uint64_t driver_features;
-	uint8_t status;
-	uint8_t config_generation;
+	/* Atomic: NEEDS_RESET and config changes come from device threads. */
+	_Atomic uint8_t status;
+	_Atomic uint8_t config_generation;
 	uint16_t queue_select;
 	uint16_t msix_config;
 	struct vp_queue q[VIRTIO_MAX_QUEUES];

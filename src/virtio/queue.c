@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Split virtqueues, device side (virtio 1.x, 2.7).
+ * Split virtqueues, device side (virtio 1.x, 2.7; section numbers are those
+ * of virtio 1.2).
  *
  * The driver (the guest) owns the descriptor table and the available ring,
  * the device owns the used ring; both run concurrently on different CPUs.

@@ -9,11 +9,13 @@
  *
  * The bytes come from getrandom(2) on the urandom pool with GRND_NONBLOCK,
  * so that the event loop never sleeps on entropy. It would block only
- * before the host CRNG is initialised; the request being filled is then
- * kept aside (later ones stay on the ring, in order), and a helper thread
- * sleeps in a blocking getrandom() and completes it once the pool is ready.
- * The driver does not kick again for a request it is waiting on, so the
- * retry cannot be left to the next kick.
+ * before the host CRNG is initialised (early in the host's boot); the
+ * request being filled is then kept aside (later ones stay on the ring, in
+ * order), and a helper thread retries it every VRNG_RETRY_MS until the pool
+ * is ready, then goes on with the ring and exits. The driver does not kick
+ * again for a request it is waiting on, so the retry cannot be left to the
+ * next kick. (A blocking getrandom() in the helper would need
+ * pthread_cancel() to stop it at destroy; a timed wait stops cleanly.)
  *
  * Locking: r->lock protects the queue, the pending request, the counters
  * and the helper thread's state; queue_notify (event loop), activate and
@@ -36,6 +38,8 @@
 
 /* Buffers per chain; longer chains are completed with length 0. */
 #define VRNG_MAX_IOV 64
+/* How often the helper retries while the host pool is not ready. */
+#define VRNG_RETRY_MS 50
 
 struct vrng {
 	struct virtio_dev vdev;
@@ -54,6 +58,7 @@ struct vrng {
 
 	/* The helper thread that waits for the pool (see vrng_waiter). */
 	pthread_t waiter;
+	pthread_cond_t wake; /* CLOCK_MONOTONIC; signalled by reset/destroy */
 	bool waiter_running; /* it will look at the pending request again */
 	bool waiter_joinable; /* started and not joined yet */
 
@@ -219,39 +224,37 @@ static void vrng_process(struct vrng *r)
 		virtio_notify_queue(d, 0);
 }
 
+static void deadline_after_ms(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /*
- * The helper thread: sleeps in a blocking read until the pool is ready
- * (it never blocks again afterwards), then services the queue. It is
- * cancelled by destroy only while outside the lock.
+ * The helper thread: while a request is kept, retries it now and then
+ * (vrng_process() fills it once the pool is ready, then serves the rest
+ * of the ring). Exits when nothing is kept any more, on reset or destroy.
  */
 static void *vrng_waiter(void *arg)
 {
 	struct vrng *r = arg;
-	bool again = true;
 
-	while (again) {
-		uint8_t byte;
-		ssize_t n;
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping && r->pending) {
+		struct timespec ts;
 
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		pthread_testcancel();
-		n = r->source(r->src_ctx, &byte, 1, 0);
-		if (n < 0 && n != -EINTR) {
-			/* Odd source: do not spin. */
-			struct timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
-
-			nanosleep(&ts, NULL);
-		}
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-
-		pthread_mutex_lock(&r->lock);
+		deadline_after_ms(&ts, VRNG_RETRY_MS);
+		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		if (!r->stopping)
 			vrng_process(r);
-		again = !r->stopping && r->pending;
-		if (!again)
-			r->waiter_running = false;
-		pthread_mutex_unlock(&r->lock);
 	}
+	r->waiter_running = false;
+	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 
@@ -300,6 +303,7 @@ static void vrng_reset(struct virtio_dev *d)
 	pthread_mutex_lock(&r->lock);
 	r->active = false;
 	r->pending = false;
+	pthread_cond_signal(&r->wake); /* the helper, if any, may go */
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -314,13 +318,11 @@ static void vrng_destroy(struct virtio_dev *d)
 	r->pending = false;
 	join = r->waiter_joinable;
 	r->waiter_joinable = false;
+	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
-	if (join) {
-		/* It may sleep for entropy that never comes: cancel it there
-		 * (a no-op if it is already on its way out). */
-		pthread_cancel(r->waiter);
+	if (join)
 		pthread_join(r->waiter, NULL);
-	}
+	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -338,12 +340,17 @@ static const struct virtio_dev_ops vrng_ops = {
 struct virtio_dev *virtio_rng_create(struct kb_err *err)
 {
 	struct vrng *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
 
 	if (!r) {
 		kb_err_set(err, -ENOMEM, "virtio-rng: out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	r->source = vrng_getrandom;
 	r->vdev.name = "virtio-rng";
 	r->vdev.device_id = VIRTIO_ID_RNG;

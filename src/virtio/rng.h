@@ -19,8 +19,8 @@
  * Threads: queue_notify runs on the event loop; activate/reset on the
  * thread that writes the device status. All of them take the device lock.
  * If the host pool would block (only before the host's CRNG is
- * initialised), the request is kept and a helper thread waits in a
- * blocking read, then completes it; nothing on the event loop blocks.
+ * initialised), the request is kept and a short-lived helper thread
+ * retries it until the pool is ready; nothing on the event loop blocks.
  *
  * The device owns its memory: d->ops->destroy(d) frees it, @d included.
  */
@@ -38,10 +38,10 @@ struct virtio_dev *virtio_rng_create(struct kb_err *err);
 void virtio_rng_get_stats(struct virtio_dev *d, struct virtio_rng_stats *st);
 
 /*
- * Replaces the byte source (for tests). @fn works like getrandom(2) but
- * returns a negative errno on failure; @flags is GRND_NONBLOCK from the
- * event loop and 0 from the helper thread that waits for entropy (which
- * may be cancelled while inside @fn). Call before the device is active.
+ * Replaces the byte source (for tests; NULL restores getrandom). @fn works
+ * like getrandom(2) but returns a negative errno on failure; it is called
+ * with the device lock held and @flags GRND_NONBLOCK, from the event loop
+ * or the helper thread. Call before the device is active.
  */
 typedef ssize_t (*virtio_rng_source_fn)(void *ctx, void *buf, size_t len,
 					unsigned int flags);

@@ -6,6 +6,7 @@
 
 #include "devices/serial.h"
 #include "util/log.h"
+#include "virtio/console.h"
 #include "util/term.h"
 #include "vm/console.h"
 #include "vm/vm.h"
@@ -39,11 +40,9 @@ bool console_watch_panic(int *state, const uint8_t *buf, size_t len)
 	return seen;
 }
 
-void console_output(void *ctx, const uint8_t *buf, size_t len)
+static void console_output(struct vm *vm, int *match, const uint8_t *buf, size_t len)
 {
-	struct vm *vm = ctx;
-
-	if (console_watch_panic(&vm->panic_match, buf, len))
+	if (console_watch_panic(match, buf, len))
 		atomic_store(&vm->guest_panicked, true);
 	while (len) {
 		ssize_t n = write(STDOUT_FILENO, buf, len);
@@ -57,10 +56,31 @@ void console_output(void *ctx, const uint8_t *buf, size_t len)
 	}
 }
 
+void console_output_serial(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+
+	console_output(vm, &vm->serial_panic_match, buf, len);
+}
+
+void console_output_virtio(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+
+	console_output(vm, &vm->virtio_panic_match, buf, len);
+}
+
+size_t console_input_room(struct vm *vm)
+{
+	if (vm->virtio_console)
+		return virtio_console_rx_space(vm->virtio_console);
+	return serial_rx_space(vm->serial);
+}
+
 int console_input(struct vm *vm, struct term *term)
 {
 	uint8_t in[256], out[256];
-	size_t room = serial_rx_space(vm->serial);
+	size_t room = console_input_room(vm);
 	size_t out_len;
 	ssize_t n;
 
@@ -79,12 +99,16 @@ int console_input(struct vm *vm, struct term *term)
 		vm_request_stop(vm, VM_STOP_USER, 0);
 		break;
 	case TERM_BREAK:
-		serial_send_break(vm->serial);
+		/* A break exists on a serial line only. */
+		if (!vm->virtio_console)
+			serial_send_break(vm->serial);
 		break;
 	case TERM_NONE:
 		break;
 	}
-	if (out_len)
+	if (out_len && vm->virtio_console)
+		virtio_console_receive(vm->virtio_console, out, out_len);
+	else if (out_len)
 		serial_receive(vm->serial, out, out_len);
 	return 1;
 }

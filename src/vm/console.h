@@ -8,8 +8,12 @@
 struct vm;
 struct term;
 
-/* Guest console output (serial THR): to stdout, watched for a panic. */
-void console_output(void *vm, const uint8_t *buf, size_t len);
+/* Guest console output, to stdout, watched for a panic: from the serial
+ * port (vCPU threads) and from virtio-console (event-loop thread). */
+void console_output_serial(void *vm, const uint8_t *buf, size_t len);
+void console_output_virtio(void *vm, const uint8_t *buf, size_t len);
+/* Bytes of input the guest console can take now. */
+size_t console_input_room(struct vm *vm);
 /* Reads the host terminal and feeds the guest console; <= 0 on EOF. */
 int console_input(struct vm *vm, struct term *term);
 

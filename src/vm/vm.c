@@ -23,7 +23,10 @@
 #include "devices/serial.h"
 #include "util/log.h"
 #include "util/term.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/pci.h"
+#include "virtio/rng.h"
 #include "vm/console.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -178,11 +181,56 @@ static int vm_setup_irqchip(struct vm *vm, struct kb_err *err)
 	return 0;
 }
 
+static int vm_add_virtio(struct vm *vm, struct virtio_dev *vdev, struct kb_err *err)
+{
+	struct virtio_pci_env env;
+	struct virtio_pci *vp;
+
+	if (!vdev)
+		return err->code ? err->code : -ENOMEM;
+	if (vm->nr_virtio == VM_MAX_VIRTIO) {
+		vdev->ops->destroy(vdev);
+		return kb_err_set(err, -ENOSPC, "too many virtio devices (at most %d)",
+				  VM_MAX_VIRTIO);
+	}
+	vm_virtio_env(vm, &env);
+	vp = virtio_pci_create(vdev, vm->pci, &env, err);
+	if (!vp)
+		return err->code;
+	vm->virtio[vm->nr_virtio++] = vp;
+	return 0;
+}
+
+/* Disks first, so that -d order is /dev/vda, vdb... (PCI slot order). */
+static int vm_setup_virtio(struct vm *vm, struct kb_err *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < cfg->nr_disks; i++) {
+		ret = vm_add_virtio(
+			vm, virtio_blk_create(&cfg->disks[i], &vm->events, err), err);
+		if (ret)
+			kb_err_prefix(err, "-d %s", cfg->disks[i].file);
+	}
+	if (!ret && cfg->rng)
+		ret = vm_add_virtio(vm, virtio_rng_create(err), err);
+	if (!ret && cfg->console == CONSOLE_VIRTIO) {
+		struct virtio_dev *con =
+			virtio_console_create(console_output_virtio, vm, err);
+
+		ret = vm_add_virtio(vm, con, err);
+		if (!ret)
+			vm->virtio_console = con;
+	}
+	return ret;
+}
+
 static int vm_setup_devices(struct vm *vm, struct kb_err *err)
 {
 	int ret;
 
-	vm->serial = serial_create(vm_irq(vm, COM1_GSI), console_output, vm);
+	vm->serial = serial_create(vm_irq(vm, COM1_GSI), console_output_serial, vm);
 	vm->debug_exit = debug_exit_create(on_debug_exit, vm);
 	if (!vm->serial || !vm->debug_exit)
 		return kb_err_set(err, -ENOMEM, "out of memory");
@@ -209,7 +257,10 @@ static int vm_setup_devices(struct vm *vm, struct kb_err *err)
 	if (ret)
 		return kb_err_set(err, ret, "cannot attach legacy devices: %s",
 				  strerror(-ret));
-	return pvpanic_attach(vm->pvpanic, vm->pci, err);
+	ret = pvpanic_attach(vm->pvpanic, vm->pci, err);
+	if (ret)
+		return ret;
+	return vm_setup_virtio(vm, err);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err)
@@ -275,7 +326,8 @@ int vm_build_cmdline(const struct vm *vm, char *buf, size_t len, struct kb_err *
 	 * later, win. panic=-1 makes a panicking guest reset at once, which
 	 * kvmbox reports as a panic (see docs/usage.md).
 	 */
-	n = snprintf(buf, len, "console=ttyS0 reboot=k panic=-1 i8042.noaux%s%s%s%s",
+	n = snprintf(buf, len, "console=%s reboot=k panic=-1 i8042.noaux%s%s%s%s",
+		     vm->cfg->console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0",
 		     vm->pvm && vm->cfg->host_quirks ? " " : "",
 		     vm->pvm && vm->cfg->host_quirks ? x86_pvm_guest_cmdline() : "",
 		     *user ? " " : "", user);
@@ -388,7 +440,7 @@ static void vm_wait(struct vm *vm, struct term *term)
 	pfd[2] = (struct pollfd){ .fd = term ? term->in_fd : -1, .events = POLLIN };
 	while (!atomic_load(&vm->stopping)) {
 		/* While the UART's input buffer is full, leave stdin unread. */
-		bool full = pfd[2].fd >= 0 && !serial_rx_space(vm->serial);
+		bool full = pfd[2].fd >= 0 && !console_input_room(vm);
 		struct pollfd saved = pfd[2];
 
 		if (full)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block/block.h"
 #include "util/err.h"
 #include "vm/bus.h"
 #include "vm/event.h"
@@ -25,10 +26,12 @@ struct virtio_pci;
 struct virtio_pci_env;
 
 enum raw_mode { RAW_MODE_REAL, RAW_MODE_LONG };
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_REGS 20
 #define VM_MAX_VIRTIO 16
+#define VM_MAX_DISKS 8
 
 struct reg_setting {
 	const char *name;
@@ -50,6 +53,11 @@ struct vm_config {
 	enum raw_mode raw_mode;
 	struct reg_setting regs[VM_MAX_REGS];
 	int nr_regs;
+	/* devices */
+	struct block_spec disks[VM_MAX_DISKS];
+	int nr_disks;
+	bool rng;
+	enum console_kind console;
 	/* both */
 	uint64_t ram_size;
 	int nr_cpus;
@@ -100,8 +108,11 @@ struct vm {
 	struct virtio_pci *virtio[VM_MAX_VIRTIO];
 	int nr_virtio;
 
-	/* Console output watch: set when the guest prints a kernel panic. */
-	int panic_match;
+	/* Console output watch: set when the guest prints a kernel panic.
+	 * One match state per console: they are written by different threads. */
+	int serial_panic_match;
+	int virtio_panic_match;
+	struct virtio_dev *virtio_console; /* with --console virtio */
 	atomic_bool guest_panicked;
 
 	/* Stop request: first one wins; the event loop is woken by stop_fd. */

@@ -163,6 +163,34 @@ static void test_errors_name_option_and_value(void **state)
 	assert_fails_with("unexpected argument 'extra'", "-k", kernel_path, "extra");
 }
 
+static void test_devices(void **state)
+{
+	struct vm_config cfg;
+	struct kb_err err;
+
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "-d", "/tmp/a.img,ro", "-d",
+			       "/tmp/b.img,serial=disk2", "--rng", "--console", "virtio",
+			       NULL),
+			 0);
+	assert_int_equal(cfg.nr_disks, 2);
+	assert_string_equal(cfg.disks[0].file, "/tmp/a.img");
+	assert_true(cfg.disks[0].ro);
+	assert_string_equal(cfg.disks[1].serial, "disk2");
+	assert_true(cfg.rng);
+	assert_int_equal(cfg.console, CONSOLE_VIRTIO);
+}
+
+static void test_device_errors(void **state)
+{
+	assert_fails_with("-d '/tmp/a.img,bogus'", "-k", kernel_path, "-d",
+			  "/tmp/a.img,bogus");
+	assert_fails_with("--console 'vga'", "-k", kernel_path, "--console", "vga");
+	assert_fails_with("--raw has no PCI devices", "--raw", kernel_path, "--rng");
+	assert_fails_with("at most 8 disks", "-k", kernel_path, "-d", "a", "-d", "a",
+			  "-d", "a", "-d", "a", "-d", "a", "-d", "a", "-d", "a", "-d",
+			  "a", "-d", "a");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +199,8 @@ int main(void)
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_errors_name_option_and_value),
+		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_device_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

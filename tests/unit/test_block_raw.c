@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Block layer: the drive spec, image locking, and the raw backend doing
+ * real I/O on a temporary file with completions through an event loop
+ * (both engines: io_uring when available, and the thread pool).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "block/block.h"
+#include "vm/event.h"
+
+#define FILE_SIZE (1 << 20)
+
+/* ---- Spec parsing ---- */
+
+static void parse_ok(const char *s, struct block_spec *sp)
+{
+	struct kb_err err = { 0 };
+
+	if (block_parse_spec(s, sp, &err))
+		fail_msg("'%s' refused: %s", s, err.msg);
+}
+
+/* The spec is refused and the message holds each of the @n words. */
+static void parse_bad(const char *s, int n, ...)
+{
+	struct kb_err err = { 0 };
+	struct block_spec sp;
+	va_list ap;
+
+	assert_true(block_parse_spec(s, &sp, &err) < 0);
+	assert_true(err.code < 0);
+	va_start(ap, n);
+	for (int i = 0; i < n; i++) {
+		const char *w = va_arg(ap, const char *);
+
+		if (!strstr(err.msg, w))
+			fail_msg("'%s': message '%s' does not name '%s'", s, err.msg, w);
+	}
+	va_end(ap);
+}
+
+static void test_spec_good(void **state)
+{
+	struct block_spec sp;
+
+	parse_ok("disk.img", &sp);
+	assert_string_equal(sp.file, "disk.img");
+	assert_false(sp.ro);
+	assert_false(sp.direct);
+	assert_string_equal(sp.serial, "");
+	assert_int_equal(sp.format, BLOCK_FORMAT_RAW);
+	assert_int_equal(sp.aio, BLOCK_AIO_AUTO);
+
+	parse_ok("/images/a.img,ro,direct,serial=ABC-123,format=raw,aio=threads", &sp);
+	assert_string_equal(sp.file, "/images/a.img");
+	assert_true(sp.ro);
+	assert_true(sp.direct);
+	assert_string_equal(sp.serial, "ABC-123");
+	assert_int_equal(sp.aio, BLOCK_AIO_THREADS);
+
+	parse_ok("a.img,ro=off,direct=on,aio=io_uring", &sp);
+	assert_false(sp.ro);
+	assert_true(sp.direct);
+	assert_int_equal(sp.aio, BLOCK_AIO_IO_URING);
+
+	/* ",," is a comma in the name (and in values). */
+	parse_ok("we,,ird.img,serial=a,,b", &sp);
+	assert_string_equal(sp.file, "we,ird.img");
+	assert_string_equal(sp.serial, "a,b");
+
+	/* Exactly 20 bytes of serial. */
+	parse_ok("a.img,serial=01234567890123456789", &sp);
+	assert_string_equal(sp.serial, "01234567890123456789");
+}
+
+static void test_spec_errors(void **state)
+{
+	parse_bad("", 1, "empty file name");
+	parse_bad(NULL, 1, "empty file name");
+	parse_bad(",ro", 1, "empty file name");
+	parse_bad("a.img,rw", 2, "unknown option", "'rw'");
+	parse_bad("a.img,cache=none", 2, "unknown option", "'cache'");
+	parse_bad("a.img,ro,ro", 2, "'ro'", "twice");
+	parse_bad("a.img,serial=a,serial=b", 2, "'serial'", "twice");
+	parse_bad("a.img,ro=maybe", 3, "bad value", "'maybe'", "'ro'");
+	parse_bad("a.img,direct=2", 3, "bad value", "'2'", "'direct'");
+	parse_bad("a.img,serial=012345678901234567890", 4, "serial",
+		  "'012345678901234567890'", "21 bytes", "20");
+	parse_bad("a.img,serial=a\tb", 2, "serial", "printable");
+	parse_bad("a.img,serial=", 2, "'serial'", "needs a value");
+	parse_bad("a.img,format=qcow2", 3, "format", "qcow2", "not supported yet");
+	parse_bad("a.img,format=vmdk", 3, "unknown format", "'vmdk'", "raw");
+	parse_bad("a.img,aio=native", 3, "bad value", "'native'", "'aio'");
+	parse_bad("a.img,ro,", 1, "empty option");
+	parse_bad("a.img,ro,,x", 2, "unknown option", "'ro,x'");
+}
+
+/* ---- Helpers ---- */
+
+struct fixture {
+	char path[64];
+	struct event_loop loop;
+	bool loop_started;
+};
+
+static void make_file(struct fixture *f)
+{
+	uint8_t *buf = malloc(FILE_SIZE);
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/kvmbox-blk-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	for (int i = 0; i < FILE_SIZE; i++)
+		buf[i] = (uint8_t)(i * 7 + (i >> 9));
+	assert_int_equal(write(fd, buf, FILE_SIZE), FILE_SIZE);
+	close(fd);
+	free(buf);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	make_file(f);
+	assert_int_equal(event_loop_init(&f->loop), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	event_loop_destroy(&f->loop);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static void start_loop(struct fixture *f)
+{
+	assert_int_equal(event_loop_start(&f->loop), 0);
+	f->loop_started = true;
+}
+
+static struct block_dev *open_img(struct fixture *f, const char *opts)
+{
+	struct block_spec sp;
+	struct block_dev *b;
+	struct kb_err err = { 0 };
+	char s[256];
+
+	snprintf(s, sizeof(s), "%s%s", f->path, opts);
+	parse_ok(s, &sp);
+	if (block_open(&sp, &f->loop, &b, &err))
+		fail_msg("open %s: %s", s, err.msg);
+	return b;
+}
+
+struct done {
+	atomic_int n;
+	int res;
+	pthread_t thread;
+};
+
+static void on_done(struct block_req *r, int res)
+{
+	struct done *d = r->opaque;
+
+	d->res = res;
+	d->thread = pthread_self();
+	atomic_fetch_add(&d->n, 1);
+}
+
+static void wait_n(atomic_int *v, int want)
+{
+	for (int i = 0; i < 5000 && atomic_load(v) < want; i++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(atomic_load(v), want);
+}
+
+/* Submits one request and waits for its completion on the loop thread. */
+static int run(struct fixture *f, struct block_dev *b, struct block_req *r)
+{
+	struct done d = { 0 };
+	int ret;
+
+	r->done = on_done;
+	r->opaque = &d;
+	ret = block_submit(b, r);
+	if (ret)
+		return ret;
+	wait_n(&d.n, 1);
+	assert_true(pthread_equal(d.thread, f->loop.thread));
+	return d.res;
+}
+
+static void file_read(struct fixture *f, off_t off, void *buf, size_t len)
+{
+	int fd = open(f->path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* ---- Open, lock ---- */
+
+static void test_lock_conflict(void **state)
+{
+	struct fixture *f = *state;
+	struct block_dev *a, *b, *c;
+	struct block_spec sp;
+	struct kb_err err = { 0 };
+
+	a = open_img(f, "");
+	parse_ok(f->path, &sp);
+	assert_int_equal(block_open(&sp, &f->loop, &b, &err), -EBUSY);
+	assert_null(b);
+	assert_non_null(strstr(err.msg, f->path));
+	assert_non_null(strstr(err.msg, "in use by another process"));
+	/* Read-only users conflict with a writer too. */
+	sp.ro = true;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(block_open(&sp, &f->loop, &b, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, f->path));
+	block_close(a);
+
+	/* Two readers share; a writer is kept out. */
+	a = open_img(f, ",ro");
+	b = open_img(f, ",ro");
+	sp.ro = false;
+	assert_int_equal(block_open(&sp, &f->loop, &c, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "in use by another process"));
+	block_close(b);
+	block_close(a);
+	/* Released at close. */
+	a = open_img(f, "");
+	block_close(a);
+}
+
+static void test_open_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct block_spec sp;
+	struct block_dev *b;
+	struct kb_err err = { 0 };
+
+	parse_ok("/nonexistent/kvmbox/disk.img", &sp);
+	assert_int_equal(block_open(&sp, &f->loop, &b, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/kvmbox/disk.img"));
+
+	parse_ok("/dev/null", &sp);
+	assert_true(block_open(&sp, &f->loop, &b, &err) < 0);
+	assert_non_null(strstr(err.msg, "/dev/null"));
+	assert_non_null(strstr(err.msg, "not a regular file or a block device"));
+
+	parse_ok("/tmp", &sp);
+	sp.ro = true;
+	assert_true(block_open(&sp, &f->loop, &b, &err) < 0);
+	assert_non_null(strstr(err.msg, "/tmp"));
+}
+
+/* ---- I/O ---- */
+
+static void do_io(struct fixture *f, const char *opts)
+{
+	struct block_dev *b = open_img(f, opts);
+	static uint8_t a[4096], c[1536], back[8192];
+	struct iovec iov[2] = { { a, sizeof(a) }, { c, sizeof(c) } };
+	struct block_req r;
+
+	start_loop(f);
+	assert_int_equal(block_size(b), FILE_SIZE);
+	memset(a, 0xa5, sizeof(a));
+	memset(c, 0x3c, sizeof(c));
+
+	/* Vectored write at an offset, then read back in other pieces. */
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_WRITE;
+	r.iov = iov;
+	r.iovcnt = 2;
+	r.offset = 8192;
+	assert_int_equal(run(f, b, &r), 0);
+	file_read(f, 8192, back, sizeof(a) + sizeof(c));
+	assert_memory_equal(back, a, sizeof(a));
+	assert_memory_equal(back + sizeof(a), c, sizeof(c));
+
+	{
+		struct iovec riov[3] = { { back, 512 },
+					 { back + 512, 3072 },
+					 { back + 3584, 2048 } };
+
+		memset(back, 0, sizeof(back));
+		memset(&r, 0, sizeof(r));
+		r.op = BLOCK_OP_READ;
+		r.iov = riov;
+		r.iovcnt = 3;
+		r.offset = 8192;
+		assert_int_equal(run(f, b, &r), 0);
+		assert_memory_equal(back, a, sizeof(a));
+		assert_memory_equal(back + sizeof(a), c, sizeof(c));
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_FLUSH;
+	assert_int_equal(run(f, b, &r), 0);
+
+	/* Discard: the range reads back as zeroes (punched) on this fs, or
+	 * is left alone; never an error. */
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_DISCARD;
+	r.offset = 65536;
+	r.len = 65536;
+	assert_int_equal(run(f, b, &r), 0);
+
+	/* Write zeroes, with and without may_unmap. */
+	for (int unmap = 0; unmap < 2; unmap++) {
+		memset(&r, 0, sizeof(r));
+		r.op = BLOCK_OP_WRITE_ZEROES;
+		r.offset = 8192 + 512 * unmap;
+		r.len = 1024;
+		r.may_unmap = unmap;
+		assert_int_equal(run(f, b, &r), 0);
+	}
+	file_read(f, 8192, back, 2048);
+	assert_true(is_zero(back, 1536));
+	assert_memory_equal(back + 1536, a, 512);
+
+	/* A zero-length read completes too. */
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_READ;
+	r.iov = iov;
+	r.iovcnt = 0;
+	assert_int_equal(run(f, b, &r), 0);
+
+	/* Out of range, never started. */
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_READ;
+	r.iov = iov;
+	r.iovcnt = 1;
+	r.offset = FILE_SIZE - 512;
+	assert_int_equal(block_submit(b, &r), -EINVAL);
+	r.offset = UINT64_MAX - 100;
+	assert_int_equal(block_submit(b, &r), -EINVAL);
+	r.op = BLOCK_OP_WRITE_ZEROES;
+	r.offset = FILE_SIZE - 512;
+	r.len = UINT64_MAX - 1000;
+	assert_int_equal(block_submit(b, &r), -EINVAL);
+	block_close(b);
+}
+
+static void test_io_threads(void **state)
+{
+	do_io(*state, ",aio=threads");
+}
+
+static void test_io_uring(void **state)
+{
+	struct fixture *f = *state;
+	struct block_spec sp;
+	struct block_dev *b;
+	struct kb_err err = { 0 };
+
+	parse_ok(f->path, &sp);
+	sp.aio = BLOCK_AIO_IO_URING;
+	if (block_open(&sp, &f->loop, &b, &err)) {
+		/* Built without liburing, or the kernel refuses io_uring. */
+		assert_non_null(strstr(err.msg, "io_uring"));
+		skip();
+	}
+	block_close(b);
+	do_io(f, ",aio=io_uring");
+}
+
+static void test_io_direct(void **state)
+{
+	struct fixture *f = *state;
+	struct block_spec sp;
+	struct block_dev *b;
+	struct kb_err err = { 0 };
+	uint8_t *al = NULL, *un = malloc(4096 + 1);
+	struct block_req r;
+	struct iovec iov;
+
+	parse_ok(f->path, &sp);
+	sp.direct = true;
+	if (block_open(&sp, &f->loop, &b, &err)) {
+		assert_non_null(strstr(err.msg, "O_DIRECT"));
+		assert_non_null(strstr(err.msg, f->path));
+		free(un);
+		skip();
+	}
+	start_loop(f);
+	assert_int_equal(posix_memalign((void **)&al, 4096, 4096), 0);
+	memset(al, 0x11, 4096);
+	/* An unaligned buffer goes through a bounce buffer. */
+	memset(un + 1, 0x22, 4096);
+	iov = (struct iovec){ un + 1, 4096 };
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_WRITE;
+	r.iov = &iov;
+	r.iovcnt = 1;
+	r.offset = 4096;
+	assert_int_equal(run(f, b, &r), 0);
+	iov = (struct iovec){ al, 4096 };
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_READ;
+	r.iov = &iov;
+	r.iovcnt = 1;
+	r.offset = 4096;
+	assert_int_equal(run(f, b, &r), 0);
+	assert_memory_equal(al, un + 1, 4096);
+	memset(un + 1, 0, 4096);
+	iov = (struct iovec){ un + 1, 4096 };
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_READ;
+	r.iov = &iov;
+	r.iovcnt = 1;
+	r.offset = 4096;
+	assert_int_equal(run(f, b, &r), 0);
+	assert_memory_equal(al, un + 1, 4096);
+	block_close(b);
+	free(al);
+	free(un);
+}
+
+static void test_read_only(void **state)
+{
+	struct fixture *f = *state;
+	struct block_dev *b = open_img(f, ",ro");
+	uint8_t buf[512] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct block_req r;
+
+	start_loop(f);
+	memset(&r, 0, sizeof(r));
+	r.op = BLOCK_OP_WRITE;
+	r.iov = &iov;
+	r.iovcnt = 1;
+	assert_int_equal(block_submit(b, &r), -EROFS);
+	r.op = BLOCK_OP_DISCARD;
+	r.len = 512;
+	assert_int_equal(block_submit(b, &r), -EROFS);
+	r.op = BLOCK_OP_WRITE_ZEROES;
+	assert_int_equal(block_submit(b, &r), -EROFS);
+	r.op = BLOCK_OP_READ;
+	assert_int_equal(run(f, b, &r), 0);
+	r.op = BLOCK_OP_FLUSH;
+	assert_int_equal(run(f, b, &r), 0);
+	block_close(b);
+}
+
+#define MANY 64
+
+/* Many requests in flight; drain waits for all of their I/O. */
+static void do_many(struct fixture *f, const char *opts)
+{
+	struct block_dev *b = open_img(f, opts);
+	static uint8_t bufs[MANY][4096];
+	struct iovec iov[MANY];
+	struct block_req r[MANY];
+	struct done d = { 0 };
+	uint8_t back[4096];
+
+	start_loop(f);
+	for (int i = 0; i < MANY; i++) {
+		memset(bufs[i], i + 1, sizeof(bufs[i]));
+		iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].op = BLOCK_OP_WRITE;
+		r[i].iov = &iov[i];
+		r[i].iovcnt = 1;
+		r[i].offset = (uint64_t)i * 4096;
+		r[i].done = on_done;
+		r[i].opaque = &d;
+		assert_int_equal(block_submit(b, &r[i]), 0);
+	}
+	block_drain(b);
+	/* All written now, whether or not done() has run yet. */
+	for (int i = 0; i < MANY; i++) {
+		file_read(f, (off_t)i * 4096, back, sizeof(back));
+		assert_memory_equal(back, bufs[i], sizeof(back));
+	}
+	wait_n(&d.n, MANY);
+	assert_int_equal(d.res, 0);
+	block_close(b);
+}
+
+static void test_many_threads(void **state)
+{
+	do_many(*state, ",aio=threads");
+}
+
+static void test_many_auto(void **state)
+{
+	do_many(*state, "");
+}
+
+/* Without a running loop, close delivers the pending completions. */
+static void test_close_delivers(void **state)
+{
+	struct fixture *f = *state;
+	struct block_dev *b = open_img(f, "");
+	struct block_req r[4];
+	struct done d = { 0 };
+
+	for (int i = 0; i < 4; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].op = BLOCK_OP_FLUSH;
+		r[i].done = on_done;
+		r[i].opaque = &d;
+		assert_int_equal(block_submit(b, &r[i]), 0);
+	}
+	block_close(b);
+	assert_int_equal(atomic_load(&d.n), 4);
+	assert_true(pthread_equal(d.thread, pthread_self()));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec_good),
+		cmocka_unit_test(test_spec_errors),
+		cmocka_unit_test_setup_teardown(test_lock_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_uring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_direct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_auto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_delivers, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
