@@ -129,4 +129,5 @@ def test_guest_user_space_shell(kvmbox, kit):
     r = run_kvmbox(kvmbox, ["run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-i",
                             kit["KVMBOX_KIT_INITRAMFS"], "-m", "128M", "-p",
                             "kvmbox_selftest.run=0"], timeout=BOOT_TIMEOUT)
-    assert "kvmbox-init: user space is running" in r.stdout
+    assert "kvmbox guest kit: /init running" in r.stdout
+    assert r.returncode == 0, r.stderr[-2000:]

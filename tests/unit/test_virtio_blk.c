@@ -71,7 +71,8 @@ static void test_parse_rw(void **state)
 {
 	struct preq *p = calloc(1, sizeof(*p));
 
-	assert_int_equal(parse3(p, VIRTIO_BLK_T_IN, 8, 1024, true, false), VIRTIO_BLK_S_OK);
+	assert_int_equal(parse3(p, VIRTIO_BLK_T_IN, 8, 1024, true, false),
+			 VIRTIO_BLK_S_OK);
 	assert_int_equal(p->op.type, VIRTIO_BLK_T_IN);
 	assert_int_equal(p->op.sector, 8);
 	assert_int_equal(p->op.len, 1024);
@@ -96,9 +97,9 @@ static void test_parse_rw(void **state)
 	/* sector * 512 + len would wrap. */
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_IN, UINT64_MAX, 512, true, false),
 			 VIRTIO_BLK_S_IOERR);
-	assert_int_equal(parse3(p, VIRTIO_BLK_T_OUT, (UINT64_MAX >> 9) + 1, 512, false,
-				false),
-			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(
+		parse3(p, VIRTIO_BLK_T_OUT, (UINT64_MAX >> 9) + 1, 512, false, false),
+		VIRTIO_BLK_S_IOERR);
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_IN, UINT64_MAX - 1, 4096, true, false),
 			 VIRTIO_BLK_S_IOERR);
 	/* Not whole sectors. */
@@ -110,7 +111,8 @@ static void test_parse_rw(void **state)
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_OUT, 0, 512, false, true),
 			 VIRTIO_BLK_S_IOERR);
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_IN, 0, 512, true, true), VIRTIO_BLK_S_OK);
-	assert_int_equal(parse3(p, VIRTIO_BLK_T_FLUSH, 0, 0, true, true), VIRTIO_BLK_S_OK);
+	assert_int_equal(parse3(p, VIRTIO_BLK_T_FLUSH, 0, 0, true, true),
+			 VIRTIO_BLK_S_OK);
 	/* Unknown and legacy types. */
 	assert_int_equal(parse3(p, 2 /* SCSI_CMD */, 0, 0, true, false),
 			 VIRTIO_BLK_S_UNSUPP);
@@ -259,8 +261,7 @@ static void test_parse_discard(void **state)
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_WRITE_ZEROES, 0, 32, false, false),
 			 VIRTIO_BLK_S_IOERR);
 	put_seg(p, 1, 0, BLK_MAX_DWZ_SECTORS + 1, 0);
-	assert_int_equal(parse3(p, VIRTIO_BLK_T_DISCARD, 0, 32,
-				false, false),
+	assert_int_equal(parse3(p, VIRTIO_BLK_T_DISCARD, 0, 32, false, false),
 			 VIRTIO_BLK_S_IOERR);
 	/* Malformed arrays: empty, not whole segments, too many. */
 	put_seg(p, 1, 0, 8, 0);
@@ -270,9 +271,9 @@ static void test_parse_discard(void **state)
 			 VIRTIO_BLK_S_IOERR);
 	for (int i = 0; i <= BLK_MAX_DWZ_SEG; i++)
 		put_seg(p, i, (uint64_t)i * 8, 8, 0);
-	assert_int_equal(parse3(p, VIRTIO_BLK_T_DISCARD, 0, 16 * BLK_MAX_DWZ_SEG, false,
-				false),
-			 VIRTIO_BLK_S_OK);
+	assert_int_equal(
+		parse3(p, VIRTIO_BLK_T_DISCARD, 0, 16 * BLK_MAX_DWZ_SEG, false, false),
+		VIRTIO_BLK_S_OK);
 	assert_int_equal(p->op.nr_ranges, BLK_MAX_DWZ_SEG);
 	assert_int_equal(parse3(p, VIRTIO_BLK_T_DISCARD, 0, 16 * (BLK_MAX_DWZ_SEG + 1),
 				false, false),
@@ -452,7 +453,8 @@ static void add_avail(struct t *t, uint16_t head)
 {
 	uint16_t idx;
 
-	assert_int_equal(guest_mem_write(&t->m, AVAIL_GPA + 4 + 2 * (t->avail_idx % QSIZE),
+	assert_int_equal(guest_mem_write(&t->m,
+					 AVAIL_GPA + 4 + 2 * (t->avail_idx % QSIZE),
 					 &head, 2),
 			 0);
 	idx = ++t->avail_idx;
@@ -515,7 +517,8 @@ static uint32_t used_len_of(struct t *t, int slot)
 	for (uint16_t k = 0; k < n && k < QSIZE; k++) {
 		struct vring_used_elem e;
 
-		assert_int_equal(guest_mem_read(&t->m, USED_GPA + 4 + 8 * ((n - 1 - k) % QSIZE),
+		assert_int_equal(guest_mem_read(&t->m,
+						USED_GPA + 4 + 8 * ((n - 1 - k) % QSIZE),
 						&e, sizeof(e)),
 				 0);
 		if (e.id == (uint32_t)(3 * slot))
