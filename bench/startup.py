@@ -153,6 +153,8 @@ def main():
             print("   ratio QEMU/kvmbox, exec to first KVM_RUN: %.1fx" %
                   bl.ratio(bl.median(q_first), bl.median(kb_first)))
     if kb_first:
+        print("   kvmbox fastest of %d: exec to exit %.2f ms, exec to first KVM_RUN %.2f ms"
+              % (args.runs, bl.ms(min(kb_exit)), bl.ms(min(kb_first))))
         m = bl.ms(bl.median(kb_first))
         print("   target: kvmbox exec to first KVM_RUN < %.0f ms: %s (%.2f ms)"
               % (TARGET_MS, "met" if m < TARGET_MS else "NOT met", m))

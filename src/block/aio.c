@@ -44,6 +44,8 @@ struct aio_ctx {
 	bool registered;
 	bool uring;
 	bool closing;
+	int plugged; /* io_uring: submissions wait for aio_unplug() */
+	bool unsubmitted;
 	uint32_t mem_align; /* 0: buffered I/O, no bounce buffers */
 	uint32_t len_align;
 	void *zeroes; /* ZERO_BUF_SIZE bytes of zeroes, never written */
@@ -526,7 +528,10 @@ int aio_submit(struct aio_ctx *c, int fd, struct block_req *r)
 		ret = uring_queue(c, r);
 		if (!ret) {
 			c->inflight++;
-			io_uring_submit(&c->ring);
+			if (c->plugged)
+				c->unsubmitted = true;
+			else
+				io_uring_submit(&c->ring);
 		}
 #endif
 	} else {
@@ -604,6 +609,25 @@ void aio_drain(struct aio_ctx *c)
 	pthread_mutex_unlock(&c->lock);
 	if (pending)
 		kick_loop(c);
+}
+
+void aio_plug(struct aio_ctx *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->plugged++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void aio_unplug(struct aio_ctx *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->plugged > 0 && !--c->plugged && c->unsubmitted) {
+		c->unsubmitted = false;
+#ifdef HAVE_LIBURING
+		io_uring_submit(&c->ring);
+#endif
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void aio_set_batch_fn(struct aio_ctx *c, void (*fn)(void *arg), void *arg)

@@ -33,6 +33,10 @@ int aio_submit(struct aio_ctx *c, int fd, struct block_req *r);
  * calls are left to the event loop. Any thread; takes no lock a done()
  * callback could hold. */
 void aio_drain(struct aio_ctx *c);
+/* Between plug and unplug, io_uring submissions are queued and go to the
+ * kernel in one system call at unplug (no-op for the thread pool). */
+void aio_plug(struct aio_ctx *c);
+void aio_unplug(struct aio_ctx *c);
 void aio_set_batch_fn(struct aio_ctx *c, void (*fn)(void *arg), void *arg);
 /* "io_uring" or "threads". */
 const char *aio_engine_name(const struct aio_ctx *c);

@@ -416,6 +416,18 @@ void block_drain(struct block_dev *b)
 	b->ops->drain(b);
 }
 
+void block_plug(struct block_dev *b)
+{
+	if (b->aio)
+		aio_plug(b->aio);
+}
+
+void block_unplug(struct block_dev *b)
+{
+	if (b->aio)
+		aio_unplug(b->aio);
+}
+
 void block_set_batch_fn(struct block_dev *b, void (*fn)(void *arg), void *arg)
 {
 	if (b->aio)

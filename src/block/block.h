@@ -148,6 +148,10 @@ int block_open(const struct block_spec *spec, struct event_loop *loop,
 /* Checks @r against the disk (range, read-only, zero length) and starts it:
  * 0 (done() will be called) or -errno (-EROFS, -EINVAL out of range). */
 int block_submit(struct block_dev *b, struct block_req *r);
+/* Submissions between plug and unplug may be held back and started
+ * together at unplug (one system call for a batch). */
+void block_plug(struct block_dev *b);
+void block_unplug(struct block_dev *b);
 uint64_t block_size(struct block_dev *b);
 void block_drain(struct block_dev *b);
 /* Called on the event-loop thread after each batch of done() calls (a

@@ -54,7 +54,8 @@ void run_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kvmbox run -k KERNEL [-i INITRD] [-p CMDLINE] [-m SIZE] [-c VCPUS] [options]\n"
-		"       kvmbox run --raw FILE [--raw-addr ADDR] [--raw-mode real|long] [--reg R=V]...\n"
+		"       kvmbox run --raw FILE [--raw-addr ADDR] [--raw-mode real|long|user]\n"
+		"                  [--reg R=V]... [-d FILE]... [--rng]\n"
 		"\n"
 		"Boot a Linux kernel (bzImage or ELF vmlinux), or run flat machine code.\n"
 		"\n"
@@ -77,10 +78,15 @@ void run_usage(FILE *f)
 		"                          direct: O_DIRECT; serial: the ID the guest reads\n"
 		"      --rng               a virtio-rng device fed by the host's getrandom()\n"
 		"      --console serial|virtio  the guest console: COM1 (ttyS0, default) or\n"
-		"                          virtio-console (hvc0); same terminal handling\n"
-		"      --raw FILE          load FILE as flat code and run it (no kernel)\n"
+		"                          virtio-console (hvc0); same terminal handling;\n"
+		"                          a raw program has COM1 only\n"
+		"      --raw FILE          load FILE as flat code and run it (no kernel); it\n"
+		"                          gets COM1, the debug-exit port and a PCI bus\n"
+		"                          with the -d and --rng devices, no interrupts\n"
 		"      --raw-addr ADDR     guest address to load it at (default 0x1000)\n"
-		"      --raw-mode MODE     real (default) or long (64-bit, identity-mapped)\n"
+		"      --raw-mode MODE     real (default), long (64-bit, identity-mapped) or\n"
+		"                          user (the same at CPL 3 with IOPL 3; the stack\n"
+		"                          starts at the top of low RAM)\n"
 		"      --reg NAME=VALUE    initial register value, e.g. --reg rax=2\n"
 		"                          (rax..r15, rip, rflags); repeatable\n"
 		"  -v, --verbose           debug messages on stderr\n"
@@ -188,9 +194,12 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 			cfg->raw_mode = RAW_MODE_REAL;
 		else if (!strcmp(arg, "long"))
 			cfg->raw_mode = RAW_MODE_LONG;
+		else if (!strcmp(arg, "user"))
+			cfg->raw_mode = RAW_MODE_USER;
 		else
 			return kb_err_set(err, -EINVAL,
-					  "--raw-mode '%s': expected real or long", arg);
+					  "--raw-mode '%s': expected real, long or user",
+					  arg);
 		return 0;
 	case OPT_REG:
 		return parse_reg(arg, cfg, err);
@@ -251,10 +260,9 @@ static int check_config(struct vm_config *cfg, bool mem_set, struct kb_err *err)
 			"nothing to run: give -k KERNEL or --raw FILE (see kvmbox run --help)");
 	if (!cfg->raw && (cfg->nr_regs || cfg->raw_addr != X86_RAW_DEFAULT_ADDR))
 		return kb_err_set(err, -EINVAL, "--reg and --raw-addr need --raw");
-	if (cfg->raw && (cfg->nr_disks || cfg->rng || cfg->console != CONSOLE_SERIAL))
-		return kb_err_set(
-			err, -EINVAL,
-			"--raw has no PCI devices: drop -d, --rng and --console");
+	if (cfg->raw && cfg->console != CONSOLE_SERIAL)
+		return kb_err_set(err, -EINVAL,
+				  "--raw has COM1 as its console: drop --console");
 	if (cfg->raw && cfg->nr_cpus != 1)
 		return kb_err_set(err, -EINVAL, "--raw runs on one vCPU; drop --cpus");
 	if (!mem_set && cfg->raw)

@@ -241,6 +241,7 @@ static void blk_process(struct blk_dev *b)
 
 	if (!b->active || q->broken)
 		return;
+	block_plug(b->bdev);
 	do {
 		virtq_disable_notify(q);
 		for (;;) {
@@ -271,6 +272,7 @@ static void blk_process(struct blk_dev *b)
 		}
 	} while (virtq_enable_notify(q));
 out:
+	block_unplug(b->bdev);
 	blk_notify(b);
 }
 
@@ -281,9 +283,10 @@ static void blk_io_done(struct block_req *io, int res)
 
 	pthread_mutex_lock(&b->lock);
 	if (r->gen != b->gen || b->dying) {
-		/* Reset since: the request is gone for the driver. */
+		/* Reset since: the request is gone for the driver (its
+		 * slot in the pool may be awaited, though). */
 		req_put(b, r);
-		goto out;
+		goto more;
 	}
 	if (res < 0) {
 		blk_io_error(b, r, res);
@@ -313,11 +316,10 @@ static void blk_io_done(struct block_req *io, int res)
 	}
 	blk_complete(b, r, VIRTIO_BLK_S_OK);
 more:
-	if (b->throttled) {
+	if (b->throttled && !b->dying) {
 		b->throttled = false;
 		blk_process(b);
 	}
-out:
 	pthread_mutex_unlock(&b->lock);
 }
 

@@ -112,6 +112,32 @@ int vcpu_setup_long_mode(struct vcpu *v, uint64_t rip, uint64_t rsi, struct kb_e
 	return 0;
 }
 
+int vcpu_setup_user_mode(struct vcpu *v, uint64_t rip, uint64_t rsp, struct kb_err *err)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int ret;
+
+	/* Control registers, GDT and no IDT as for long mode... */
+	ret = vcpu_setup_long_mode(v, rip, 0, err);
+	if (ret)
+		return ret;
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return kb_err_set(err, -errno, "KVM_GET_SREGS: %s", strerror(errno));
+	/* ...then the DPL 3 segments: CPL is CS's RPL, SS must match it. */
+	x86_user_segments(&sregs.cs, &sregs.ds);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		return kb_err_set(err, -errno, "KVM_SET_SREGS: %s", strerror(errno));
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return kb_err_set(err, -errno, "KVM_GET_REGS: %s", strerror(errno));
+	regs.rflags = X86_USER_RFLAGS;
+	regs.rsp = rsp;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return kb_err_set(err, -errno, "KVM_SET_REGS: %s", strerror(errno));
+	return 0;
+}
+
 int vcpu_setup_real_mode(struct vcpu *v, uint64_t rip, struct kb_err *err)
 {
 	struct kvm_sregs sregs;

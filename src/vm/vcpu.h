@@ -32,6 +32,13 @@ void vcpu_join(struct vcpu *v);
 /* Boot state: 64-bit entry at @rip with @rsi (Linux) or a raw program. */
 int vcpu_setup_long_mode(struct vcpu *v, uint64_t rip, uint64_t rsi, struct kb_err *err);
 int vcpu_setup_real_mode(struct vcpu *v, uint64_t rip, struct kb_err *err);
+/*
+ * A raw program at CPL 3 in 64-bit mode on the boot GDT and identity map
+ * (which must be written): CS 0x2b, SS/DS/ES/FS/GS 0x23, RFLAGS with IOPL 3
+ * (in/out allowed) and interrupts off, RSP = @rsp. No IDT: a fault is a
+ * triple fault.
+ */
+int vcpu_setup_user_mode(struct vcpu *v, uint64_t rip, uint64_t rsp, struct kb_err *err);
 int vcpu_set_reg(struct vcpu *v, const char *name, uint64_t value, struct kb_err *err);
 bool vcpu_reg_name_valid(const char *name);
 

@@ -25,7 +25,8 @@ struct term;
 struct virtio_pci;
 struct virtio_pci_env;
 
-enum raw_mode { RAW_MODE_REAL, RAW_MODE_LONG };
+/* real: 16-bit at CS 0; long: 64-bit CPL 0; user: 64-bit CPL 3, IOPL 3. */
+enum raw_mode { RAW_MODE_REAL, RAW_MODE_LONG, RAW_MODE_USER };
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #define VM_MAX_CPUS 64

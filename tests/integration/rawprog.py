@@ -54,3 +54,25 @@ def port_loop(count, port=0x80):
         0x67, 0xe2, 0xfc,                          # loop 1b (ecx)
         0xf4,                                      # hlt
     ])
+
+# 64-bit CPL 3 (--raw-mode user): prints "CPL3!\n" (the digit is CS & 3,
+# '!' goes through the stack), then writes 7 to the debug-exit port. The
+# `out`s need IOPL 3.
+USER_CPL3 = bytes([
+    0x66, 0xba, 0xf8, 0x03,  # mov dx, 0x3f8
+    0xb0, 0x43, 0xee,        # mov al,'C'; out
+    0xb0, 0x50, 0xee,        # mov al,'P'; out
+    0xb0, 0x4c, 0xee,        # mov al,'L'; out
+    0x8c, 0xc8,              # mov eax, cs
+    0x24, 0x03,              # and al, 3
+    0x04, 0x30, 0xee,        # add al,'0'; out
+    0x6a, 0x21,              # push '!'
+    0x58, 0xee,              # pop rax; out
+    0xb0, 0x0a, 0xee,        # mov al,'\n'; out
+    0x66, 0xba, 0x01, 0x05,  # mov dx, 0x501
+    0xb0, 0x07, 0xee,        # mov al, 7; out
+    0xf4,                    # hlt: not reached (it would fault at CPL 3)
+])
+
+# 64-bit CPL 3: hlt is privileged: #GP, no IDT -> triple fault.
+USER_HLT = bytes([0x90, 0xf4])

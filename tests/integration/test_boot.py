@@ -131,3 +131,32 @@ def test_guest_user_space_shell(kvmbox, kit):
                             "kvmbox_selftest.run=0"], timeout=BOOT_TIMEOUT)
     assert "kvmbox guest kit: /init running" in r.stdout
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_guest_reboot_exits_0(kvmbox, kvm, kit):
+    """A guest reboot (through the i8042, reboot=k) ends kvmbox with 0."""
+    r = run_kvmbox(kvmbox, ["run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "64M", "-p",
+                            "kvmbox_selftest.action=reboot"], timeout=BOOT_TIMEOUT)
+    assert "KVMBOX-SELFTEST VERDICT PASS" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "guest rebooted" in r.stderr
+
+
+def test_reboot_restart(kvmbox, kvm, kit):
+    """--reboot=restart boots the guest again; SIGINT then stops it (130)."""
+    proc = subprocess.Popen([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "64M",
+                             "--reboot", "restart", "-p", "kvmbox_selftest.action=reboot"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        out = wait_for_line(proc, r"VERDICT PASS[\s\S]*KVMBOX-SELFTEST BEGIN", BOOT_TIMEOUT)
+        assert out is not None, "the guest did not boot a second time"
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read().decode(errors="replace")
+        assert rc == 128 + signal.SIGINT, err
+        assert "guest rebooted: restarting" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -101,3 +101,25 @@ def test_long_mode_overlap_with_page_tables(kvmbox, kvm, prog):
     r = run_kvmbox(kvmbox, ["run", "--raw", prog(rawprog.LONG_164), "--raw-mode", "long"])
     assert r.returncode == 1
     assert "overlap the page tables" in r.stderr
+
+
+def test_user_mode_program(kvmbox, kvm, prog):
+    # CPL 3 with IOPL 3: `out` to COM1 and to the debug-exit port work.
+    r = run_kvmbox(kvmbox, ["run", "--raw", prog(rawprog.USER_CPL3), "--raw-mode", "user",
+                            "--raw-addr", "0x100000"])
+    assert r.returncode == 7, r.stderr
+    assert r.stdout == "CPL3!\n"
+
+
+def test_user_mode_hlt_is_a_triple_fault(kvmbox, kvm, prog):
+    r = run_kvmbox(kvmbox, ["run", "--raw", prog(rawprog.USER_HLT), "--raw-mode", "user",
+                            "--raw-addr", "0x100000"])
+    assert r.returncode == 3, r.stderr
+    assert "triple fault" in r.stderr
+    assert "cs  sel=002b" in r.stderr
+
+
+def test_user_mode_overlap_with_page_tables(kvmbox, kvm, prog):
+    r = run_kvmbox(kvmbox, ["run", "--raw", prog(rawprog.USER_CPL3), "--raw-mode", "user"])
+    assert r.returncode == 1
+    assert "overlap the page tables" in r.stderr

@@ -155,6 +155,8 @@ static int teardown(void **state)
 
 static void start_loop(struct fixture *f)
 {
+	if (f->loop_started)
+		return;
 	assert_int_equal(event_loop_start(&f->loop), 0);
 	f->loop_started = true;
 }
@@ -452,6 +454,41 @@ static void test_io_direct(void **state)
 	free(un);
 }
 
+/* tmpfs has no FALLOC_FL_ZERO_RANGE: write zeroes falls back. */
+static void test_write_zeroes_fallback(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t back[4096], ones[4096];
+	const char *engines[] = { ",aio=threads", "" };
+	char path[64] = "/dev/shm/kvmbox-blk-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		skip();
+	memset(ones, 1, sizeof(ones));
+	assert_int_equal(write(fd, ones, sizeof(ones)), sizeof(ones));
+	close(fd);
+	unlink(f->path);
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	start_loop(f);
+	for (int e = 0; e < 2; e++) {
+		struct block_dev *b = open_img(f, engines[e]);
+		struct block_req r;
+
+		assert_int_equal(pwrite(b->fd, ones, sizeof(ones), 0), sizeof(ones));
+		memset(&r, 0, sizeof(r));
+		r.op = BLOCK_OP_WRITE_ZEROES;
+		r.offset = 512;
+		r.len = 2048;
+		assert_int_equal(run(f, b, &r), 0);
+		file_read(f, 0, back, sizeof(back));
+		assert_memory_equal(back, ones, 512);
+		assert_true(is_zero(back + 512, 2048));
+		assert_memory_equal(back + 2560, ones, 4096 - 2560);
+		block_close(b);
+	}
+}
+
 static void test_read_only(void **state)
 {
 	struct fixture *f = *state;
@@ -554,6 +591,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_io_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_uring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_direct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_zeroes_fallback, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_auto, setup, teardown),

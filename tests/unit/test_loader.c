@@ -141,16 +141,27 @@ static void check_common(struct fixture *f, struct boot_params *bp, uint64_t ker
 	assert_int_equal(x86_gdt_descriptor(&cs), 0x00af9b000000ffffULL);
 	assert_int_equal(cs.selector, X86_BOOT_CS);
 	assert_int_equal(ds.selector, X86_BOOT_DS);
-	assert_int_equal(u64_at(f, X86_PML4_ADDR), X86_PDPT_ADDR | 3);
+	/* User (DPL 3) data and 64-bit code after them, for --raw-mode user. */
+	assert_int_equal(X86_BOOT_GDT_LIMIT, 6 * 8 - 1);
+	assert_int_equal(u64_at(f, X86_GDT_ADDR + X86_USER_DS), 0x00cff3000000ffffULL);
+	assert_int_equal(u64_at(f, X86_GDT_ADDR + X86_USER_CS), 0x00affb000000ffffULL);
+	x86_user_segments(&cs, &ds);
+	assert_int_equal(cs.selector, 0x2b);
+	assert_int_equal(ds.selector, 0x23);
+	assert_int_equal(cs.dpl, 3);
+	assert_int_equal(ds.dpl, 3);
+	assert_int_equal(cs.l, 1);
+	/* Present, writable, user (U/S) at every level. */
+	assert_int_equal(u64_at(f, X86_PML4_ADDR), X86_PDPT_ADDR | 7);
 	assert_int_equal(u64_at(f, X86_PML4_ADDR + 8), 0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(u64_at(f, X86_PDPT_ADDR + 8 * i),
-				 (X86_PD_ADDR + 0x1000 * i) | 3);
+				 (X86_PD_ADDR + 0x1000 * i) | 7);
 	assert_int_equal(u64_at(f, X86_PDPT_ADDR + 32), 0);
-	assert_int_equal(u64_at(f, X86_PD_ADDR), 0x83);
-	assert_int_equal(u64_at(f, X86_PD_ADDR + 8 * 8), (16 * MiB) | 0x83);
+	assert_int_equal(u64_at(f, X86_PD_ADDR), 0x87);
+	assert_int_equal(u64_at(f, X86_PD_ADDR + 8 * 8), (16 * MiB) | 0x87);
 	assert_int_equal(u64_at(f, X86_PD_ADDR + 0x3000 + 8 * 511),
-			 (4096 * MiB - 2 * MiB) | 0x83);
+			 (4096 * MiB - 2 * MiB) | 0x87);
 
 	assert_int_equal(mptable_check(&f->mem, X86_MPTABLE_ADDR, &mp, &f->err), 0);
 	assert_int_equal(mp.nr_processors, f->cfg.nr_cpus);

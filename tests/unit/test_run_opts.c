@@ -123,6 +123,25 @@ static void test_raw(void **state)
 	assert_int_equal(cfg.ram_size, 16ULL << 20);
 }
 
+static void test_raw_user_mode_with_devices(void **state)
+{
+	struct vm_config cfg;
+	struct kb_err err;
+
+	assert_int_equal(parse(&cfg, &err, "--raw", kernel_path, "--raw-mode", "user",
+			       "--raw-addr", "0x100000", "-d", "/tmp/a.img,direct",
+			       "--rng", "-m", "64M", NULL),
+			 0);
+	assert_int_equal(cfg.raw_mode, RAW_MODE_USER);
+	assert_int_equal(cfg.raw_addr, 0x100000);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_true(cfg.disks[0].direct);
+	assert_true(cfg.rng);
+	assert_int_equal(cfg.ram_size, 64ULL << 20);
+	assert_int_equal(parse(&cfg, &err, "--raw", kernel_path, NULL), 0);
+	assert_int_equal(cfg.raw_mode, RAW_MODE_REAL);
+}
+
 #define assert_fails_with(substr, ...)                                        \
 	do {                                                                  \
 		struct vm_config cfg;                                         \
@@ -154,8 +173,8 @@ static void test_errors_name_option_and_value(void **state)
 			  "rzz=1");
 	assert_fails_with("expected NAME=VALUE", "--raw", kernel_path, "--reg", "rax");
 	assert_fails_with("bad value 'x'", "--raw", kernel_path, "--reg", "rax=x");
-	assert_fails_with("--raw-mode 'protected'", "--raw", kernel_path, "--raw-mode",
-			  "protected");
+	assert_fails_with("--raw-mode 'protected': expected real, long or user", "--raw",
+			  kernel_path, "--raw-mode", "protected");
 	assert_fails_with("--raw runs on one vCPU", "--raw", kernel_path, "-c", "2");
 	assert_fails_with("--reboot 'maybe'", "-k", kernel_path, "--reboot", "maybe");
 	assert_fails_with("--bogus: unknown option", "-k", kernel_path, "--bogus");
@@ -185,7 +204,8 @@ static void test_device_errors(void **state)
 	assert_fails_with("-d '/tmp/a.img,bogus'", "-k", kernel_path, "-d",
 			  "/tmp/a.img,bogus");
 	assert_fails_with("--console 'vga'", "-k", kernel_path, "--console", "vga");
-	assert_fails_with("--raw has no PCI devices", "--raw", kernel_path, "--rng");
+	assert_fails_with("--raw has COM1 as its console", "--raw", kernel_path,
+			  "--console", "virtio");
 	assert_fails_with("at most 8 disks", "-k", kernel_path, "-d", "a", "-d", "a",
 			  "-d", "a", "-d", "a", "-d", "a", "-d", "a", "-d", "a", "-d",
 			  "a", "-d", "a");
@@ -198,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_raw),
+		cmocka_unit_test(test_raw_user_mode_with_devices),
 		cmocka_unit_test(test_errors_name_option_and_value),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_device_errors),

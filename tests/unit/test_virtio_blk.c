@@ -687,6 +687,27 @@ static void test_e2e_read_only(void **state)
 	teardown_dev(&t);
 }
 
+/* A driver without VIRTIO_BLK_F_FLUSH: writes are flushed before done. */
+static void test_e2e_writethrough(void **state)
+{
+	uint8_t buf[512];
+	struct t t;
+
+	setup_dev(&t, ",aio=threads");
+	t.d->ops->reset(t.d);
+	start(&t);
+	t.d->features &= ~(1ULL << VIRTIO_BLK_F_FLUSH);
+	assert_int_equal(t.d->ops->activate(t.d), 0);
+	memset(hva(&t, data_gpa(0), 512), 0x77, 512);
+	queue_req(&t, 0, VIRTIO_BLK_T_OUT, 1, 512, false);
+	kick(&t);
+	wait_used(&t, 1);
+	assert_int_equal(status(&t, 0), VIRTIO_BLK_S_OK);
+	file_read(&t, 512, buf, 512);
+	assert_memory_equal(buf, hva(&t, data_gpa(0), 512), 512);
+	teardown_dev(&t);
+}
+
 /* Hostile chains: no status byte, a malformed ring. */
 static void test_e2e_hostile(void **state)
 {
@@ -761,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_e2e_default),
 		cmocka_unit_test(test_e2e_threads),
 		cmocka_unit_test(test_e2e_read_only),
+		cmocka_unit_test(test_e2e_writethrough),
 		cmocka_unit_test(test_e2e_hostile),
 		cmocka_unit_test(test_e2e_reset),
 	};

@@ -82,7 +82,7 @@ static long kst_mismatch(const u8 *buf, u64 off, u8 salt)
 	return -1;
 }
 
-bool kst_check_blk_rw(struct kst_result *res)
+bool __init kst_check_blk_rw(struct kst_result *res)
 {
 	struct page *page = alloc_page(GFP_KERNEL);
 	struct block_device *bdev;
@@ -149,7 +149,7 @@ out:
 	return ok;
 }
 
-bool kst_check_blk_pattern(struct kst_result *res)
+bool __init kst_check_blk_pattern(struct kst_result *res)
 {
 	struct page *page = alloc_page(GFP_KERNEL);
 	struct block_device *bdev;
@@ -183,7 +183,7 @@ bool kst_check_blk_pattern(struct kst_result *res)
 	return ok;
 }
 
-bool kst_check_blk_ro(struct kst_result *res)
+bool __init kst_check_blk_ro(struct kst_result *res)
 {
 	struct page *page = alloc_page(GFP_KERNEL);
 	struct block_device *bdev;

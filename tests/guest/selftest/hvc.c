@@ -10,7 +10,7 @@
 
 #define KST_HVC_LINE "KVMBOX-SELFTEST-HVC0 hello from hvc0\n"
 
-bool kst_check_hvc(struct kst_result *res)
+bool __init kst_check_hvc(struct kst_result *res)
 {
 	struct console *con;
 	bool found = false;

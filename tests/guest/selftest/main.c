@@ -19,7 +19,10 @@
  *
  * Kernel command line: kvmbox_selftest.run=0 disables everything (the boot
  * goes on to /init); kvmbox_selftest.cpus=<n> is the expected number of
- * online CPUs (0: num_possible_cpus()).
+ * online CPUs (0: num_possible_cpus()); kvmbox_selftest.action=reboot
+ * reboots instead of powering off; console=hvc0 expects the virtio console;
+ * blk_rw=, blk_pattern=, blk_ro= (disk names), rng=1 and hvc=1 add device
+ * checks (see selftest.h).
  *
  * The guest kernel may run ~1000x slower than on hardware (emulated CPL0), so
  * checks wait briefly, and never for an event that may not come: a check
@@ -55,6 +58,10 @@ MODULE_PARM_DESC(run, "Run the self-test and power off (default 1)");
 static unsigned int cpus;
 module_param(cpus, uint, 0444);
 MODULE_PARM_DESC(cpus, "Expected online CPUs (0: num_possible_cpus())");
+
+static char *action = "poweroff";
+module_param(action, charp, 0444);
+MODULE_PARM_DESC(action, "After the verdict: poweroff (default) or reboot");
 
 static char *console = "ttyS0";
 module_param(console, charp, 0444);
@@ -110,7 +117,7 @@ bool kst_fail(struct kst_result *res, const char *fmt, ...)
  * The console (/dev/console) is the one the VMM was asked for: the 8250 UART
  * ttyS0 by default, hvc0 with kvmbox's virtio console; not a boot console.
  */
-static bool kst_console(struct kst_result *res)
+static bool __init kst_console(struct kst_result *res)
 {
 	struct tty_driver *drv = NULL;
 	struct console *con;
@@ -149,7 +156,7 @@ static bool kst_console(struct kst_result *res)
  * guest without timer interrupts fails here instead of hanging; only then is
  * a real sleep (timer wheel wake-up) tried.
  */
-static bool kst_timer(struct kst_result *res)
+static bool __init kst_timer(struct kst_result *res)
 {
 	const unsigned long ticks = 5; /* 50 ms at HZ=100 */
 	unsigned long j0, dj;
@@ -187,7 +194,7 @@ static bool kst_timer(struct kst_result *res)
 }
 
 /* A host bridge at 0000:00:00.0 (kvmbox's, on ports 0xcf8/0xcfc). */
-static bool kst_pci_host_bridge(struct kst_result *res)
+static bool __init kst_pci_host_bridge(struct kst_result *res)
 {
 	struct pci_dev *dev;
 	bool ok;
@@ -207,7 +214,7 @@ static bool kst_pci_host_bridge(struct kst_result *res)
 }
 
 /* The CMOS clock reads back a valid, recent date. */
-static bool kst_rtc(struct kst_result *res)
+static bool __init kst_rtc(struct kst_result *res)
 {
 	struct rtc_time tm = {};
 	int err;
@@ -225,7 +232,7 @@ static bool kst_rtc(struct kst_result *res)
 }
 
 /* Every CPU of the MP table came online. */
-static bool kst_cpus(struct kst_result *res)
+static bool __init kst_cpus(struct kst_result *res)
 {
 	unsigned int want = cpus ? cpus : num_possible_cpus();
 	unsigned int online = num_online_cpus();
@@ -236,32 +243,33 @@ static bool kst_cpus(struct kst_result *res)
 	return kst_pass(res, "%u", online);
 }
 
-static bool want_blk_rw(void)
+static bool __init want_blk_rw(void)
 {
 	return kst_blk_rw && *kst_blk_rw;
 }
 
-static bool want_blk_pattern(void)
+static bool __init want_blk_pattern(void)
 {
 	return kst_blk_pattern && *kst_blk_pattern;
 }
 
-static bool want_blk_ro(void)
+static bool __init want_blk_ro(void)
 {
 	return kst_blk_ro && *kst_blk_ro;
 }
 
-static bool want_rng(void)
+static bool __init want_rng(void)
 {
 	return kst_rng;
 }
 
-static bool want_hvc(void)
+static bool __init want_hvc(void)
 {
 	return kst_hvc;
 }
 
-static const struct kst_check kst_checks[] = {
+/* Everything the checks use runs once, at boot: __init, freed afterwards. */
+static const struct kst_check kst_checks[] __initconst = {
 	{ "console", kst_console },
 	{ "timer", kst_timer },
 	{ "pci-host-bridge", kst_pci_host_bridge },
@@ -275,7 +283,7 @@ static const struct kst_check kst_checks[] = {
 	{ "hvc", kst_check_hvc, want_hvc },
 };
 
-static bool kst_wanted(const struct kst_check *c)
+static bool __init kst_wanted(const struct kst_check *c)
 {
 	return !c->wanted || c->wanted();
 }
@@ -286,7 +294,7 @@ static int kst_power_off(struct sys_off_data *data)
 	return NOTIFY_DONE;
 }
 
-static void kst_begin_line(void)
+static void __init kst_begin_line(void)
 {
 	char names[256];
 	size_t len = 0;
@@ -344,6 +352,9 @@ static int __init kvmbox_selftest_init(void)
 	else
 		pr_info("KVMBOX-SELFTEST VERDICT PASS\n");
 
+	/* reboot: kvmbox's reboot handling (exit 0, or --reboot=restart). */
+	if (!strcmp(action, "reboot"))
+		kernel_restart(NULL);
 	kernel_power_off();
 
 	/* Only reached when no power-off handler stopped the VM. */

@@ -14,7 +14,7 @@
 
 #define KST_HWRNG_NODE "/kvmbox-selftest-hwrng"
 
-static ssize_t kst_read_rng(struct file *f, u8 *buf, size_t len)
+static ssize_t __init kst_read_rng(struct file *f, u8 *buf, size_t len)
 {
 	size_t got = 0;
 	loff_t pos = 0;
@@ -29,7 +29,7 @@ static ssize_t kst_read_rng(struct file *f, u8 *buf, size_t len)
 	return got;
 }
 
-bool kst_check_rng(struct kst_result *res)
+bool __init kst_check_rng(struct kst_result *res)
 {
 	u8 a[32], b[32];
 	struct file *f;

@@ -4,6 +4,7 @@
 #define KVMBOX_SELFTEST_H
 
 #include <linux/compiler.h>
+#include <linux/init.h>
 #include <linux/types.h>
 
 /* What a check reports: details after PASS (optional) or FAIL (required). */
@@ -30,10 +31,10 @@ extern char *kst_blk_ro;      /* a read-only disk */
 extern bool kst_rng;          /* a virtio-rng device is there */
 extern bool kst_hvc;          /* a virtio console (hvc0) is there */
 
-bool kst_check_blk_rw(struct kst_result *res);
-bool kst_check_blk_pattern(struct kst_result *res);
-bool kst_check_blk_ro(struct kst_result *res);
-bool kst_check_rng(struct kst_result *res);
-bool kst_check_hvc(struct kst_result *res);
+bool __init kst_check_blk_rw(struct kst_result *res);
+bool __init kst_check_blk_pattern(struct kst_result *res);
+bool __init kst_check_blk_ro(struct kst_result *res);
+bool __init kst_check_rng(struct kst_result *res);
+bool __init kst_check_hvc(struct kst_result *res);
 
 #endif

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Boot GDT and identity page tables for entering a kernel in 64-bit mode
- * (Documentation/x86/boot.rst, "64-bit Boot Protocol").
+ * (Documentation/x86/boot.rst, "64-bit Boot Protocol"), also used by raw
+ * programs in long mode and in user mode (CPL 3).
  */
 #include <errno.h>
 #include <string.h>
@@ -36,6 +37,15 @@ void x86_boot_segments(struct kvm_segment *cs, struct kvm_segment *ds)
 	ds->db = 1;
 }
 
+void x86_user_segments(struct kvm_segment *cs, struct kvm_segment *ds)
+{
+	x86_boot_segments(cs, ds);
+	cs->selector = X86_USER_CS | 3;
+	cs->dpl = 3;
+	ds->selector = X86_USER_DS | 3;
+	ds->dpl = 3;
+}
+
 uint64_t x86_gdt_descriptor(const struct kvm_segment *seg)
 {
 	uint64_t limit = seg->g ? seg->limit >> 12 : seg->limit;
@@ -64,13 +74,23 @@ static int table(struct guest_mem *mem, uint64_t gpa, uint64_t **t, struct kb_er
 int x86_write_boot_gdt_and_pagetables(struct guest_mem *mem, struct kb_err *err)
 {
 	uint64_t gdt[X86_BOOT_GDT_ENTRIES] = { 0 };
-	struct kvm_segment cs, ds;
+	struct kvm_segment cs, ds, ucs, uds;
+	/*
+	 * Every level has U/S set so that a raw program at CPL 3 can use the
+	 * identity map (`run --raw-mode user`). Harmless for Linux: it loads
+	 * its own page tables early in startup_64, long before it turns on
+	 * SMEP/SMAP, and never runs user code on these.
+	 */
+	const uint64_t flags = X86_PTE_PRESENT | X86_PTE_WRITE | X86_PTE_USER;
 	uint64_t *pml4, *pdpt;
 	int ret;
 
 	x86_boot_segments(&cs, &ds);
+	x86_user_segments(&ucs, &uds);
 	gdt[X86_BOOT_CS / 8] = x86_gdt_descriptor(&cs);
 	gdt[X86_BOOT_DS / 8] = x86_gdt_descriptor(&ds);
+	gdt[X86_USER_DS / 8] = x86_gdt_descriptor(&uds);
+	gdt[X86_USER_CS / 8] = x86_gdt_descriptor(&ucs);
 	if (guest_mem_write(mem, X86_GDT_ADDR, gdt, sizeof(gdt)))
 		return kb_err_set(err, -EFAULT, "boot GDT at 0x%llx is outside guest RAM",
 				  X86_GDT_ADDR);
@@ -81,7 +101,7 @@ int x86_write_boot_gdt_and_pagetables(struct guest_mem *mem, struct kb_err *err)
 	ret = table(mem, X86_PDPT_ADDR, &pdpt, err);
 	if (ret)
 		return ret;
-	pml4[0] = X86_PDPT_ADDR | X86_PTE_PRESENT | X86_PTE_WRITE;
+	pml4[0] = X86_PDPT_ADDR | flags;
 
 	for (int i = 0; i < X86_BOOT_IDENTITY_GIB; i++) {
 		uint64_t pd_gpa = X86_PD_ADDR + i * TABLE_SIZE;
@@ -90,10 +110,9 @@ int x86_write_boot_gdt_and_pagetables(struct guest_mem *mem, struct kb_err *err)
 		ret = table(mem, pd_gpa, &pd, err);
 		if (ret)
 			return ret;
-		pdpt[i] = pd_gpa | X86_PTE_PRESENT | X86_PTE_WRITE;
+		pdpt[i] = pd_gpa | flags;
 		for (int j = 0; j < TABLE_ENTRIES; j++)
-			pd[j] = (i * PAGE_1G + j * PAGE_2M) | X86_PTE_PRESENT |
-				X86_PTE_WRITE | X86_PTE_PS;
+			pd[j] = (i * PAGE_1G + j * PAGE_2M) | flags | X86_PTE_PS;
 	}
 	return 0;
 }
