@@ -7,7 +7,7 @@ a freestanding program that kvmbox runs at CPL 3 (`--raw-mode user`, native
 speed even on the emulation-only KVM) and that drives the virtio-blk device
 itself: PCI scan, virtio setup, one queue of 256, indirect descriptors, kicks
 through the MMIO notify address (a KVM ioeventfd), polling of used->idx (no
-interrupts). Each workload is one kvmbox run:
+interrupts). Each run is one kvmbox process:
 
   kvmbox run --raw blk_guest.bin --raw-mode user --raw-addr 0x100000 -m SIZE
              -d FILE[,direct] --reg rdi=OP --reg rsi=BS --reg rdx=QD
@@ -24,6 +24,14 @@ and run time (ioengine io_uring, libaio if io_uring is refused), buffered
 (the page cache, as `-d FILE`) and direct (O_DIRECT, as `-d FILE,direct`).
 The file is written in full first (so that direct reads hit the disk, not
 unwritten extents) and stays in the page cache for the buffered runs.
+kvmbox and fio runs alternate, --repeat times each; medians are printed.
+
+Also printed: CPU time per request of kvmbox's device side (its event loop
+and io_uring workers, from /proc/PID/task/*/schedstat; not the vCPU, which
+polls) and of fio (all its processes and workers, getrusage of children).
+The vCPU thread runs at --vcpu-nice: the guest polls where a real guest
+would halt, and at equal weight it takes half of the CPU that kvmbox's I/O
+thread wakes up on (see bench/README.md).
 """
 
 import ctypes
@@ -148,15 +156,12 @@ def thread_cpu_ns(pid):
     return out
 
 
-def device_cpu_ns(before, after):
-    """CPU time of kvmbox's threads other than the vCPU (the event loop,
-    io_uring workers) between two thread_cpu_ns() snapshots."""
-    total = 0
-    for tid, (name, ns) in after.items():
-        if name.startswith("vcpu"):
-            continue
-        total += ns - before.get(tid, (name, 0))[1]
-    return total
+def device_cpu_ns(snap):
+    """CPU time of kvmbox's device threads in a thread_cpu_ns() snapshot:
+    the event loop and io_uring's workers; not the main thread (start-up,
+    then signals and console input), the vCPU or KVM's own threads."""
+    return sum(ns for name, ns in snap.values()
+               if name != "kvmbox" and not name.startswith(("vcpu", "kvm-")))
 
 
 def renice_vcpus(pid, nice, timeout=2.0):
@@ -193,7 +198,7 @@ def run_kvmbox(kvmbox, guest, disk, direct, wl, ramp, runtime, hz, vcpu_nice):
     if vcpu_nice and not renice_vcpus(p.pid, vcpu_nice):
         bl.note("could not set the vCPU thread's nice value")
     lines = []
-    cpu = {}
+    cpu = None
     deadline = time.monotonic() + ramp + runtime + 60
     fd = p.stdout.fileno()
     pending = b""
@@ -213,10 +218,10 @@ def run_kvmbox(kvmbox, guest, disk, direct, wl, ramp, runtime, hz, vcpu_nice):
         while b"\n" in pending:
             raw, pending = pending.split(b"\n", 1)
             lines.append((now, raw.decode(errors="replace").strip()))
-            # The threads' CPU time as the I/O starts and once it is over.
-            for mark in (b"KBBLK start", b"KBBLK result"):
-                if raw.startswith(mark):
-                    cpu[mark] = thread_cpu_ns(p.pid)
+            # The threads' CPU time once the I/O is over (before it, the
+            # I/O thread has used next to nothing: setup is MMIO exits).
+            if raw.startswith(b"KBBLK result"):
+                cpu = thread_cpu_ns(p.pid)
     p.wait()
     err = p.stderr.read().decode(errors="replace").strip()
     p.stdout.close()
@@ -236,9 +241,8 @@ def run_kvmbox(kvmbox, guest, disk, direct, wl, ramp, runtime, hz, vcpu_nice):
             marks[m.group(1)] = (t, int(m.group(2)))
     if not res or not res["ticks"]:
         return "no result line from the guest: %s" % err[-300:]
-    if len(cpu) == 2 and res["all_ops"]:
-        res["dev_cpu_us"] = (device_cpu_ns(cpu[b"KBBLK start"], cpu[b"KBBLK result"])
-                             / 1e3 / res["all_ops"])
+    if cpu and res["all_ops"]:
+        res["dev_cpu_us"] = device_cpu_ns(cpu) / 1e3 / res["all_ops"]
     if "start" in marks and "end" in marks:
         (t0, c0), (t1, c1) = marks["start"], marks["end"]
         res["wall_hz"] = (c1 - c0) * 1e9 / (t1 - t0) if t1 > t0 else None
@@ -288,10 +292,13 @@ def pick_engine(fio, disk, size):
 
 def main():
     ap = bl.arg_parser(__doc__.splitlines()[0])
-    ap.add_argument("--runtime", type=float, default=2.0,
-                    help="measured seconds per workload and tool (default 2)")
-    ap.add_argument("--ramp", type=float, default=0.5,
-                    help="seconds run before measuring (default 0.5)")
+    ap.add_argument("--runtime", type=float, default=1.0,
+                    help="measured seconds per run (default 1)")
+    ap.add_argument("--ramp", type=float, default=0.3,
+                    help="seconds run before measuring (default 0.3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per workload and tool, interleaved; medians are "
+                         "printed (default 3)")
     ap.add_argument("--size", default="1G",
                     help="disk file size (default 1G; made smaller if the file "
                          "system has less than 4 times that free)")
@@ -301,8 +308,10 @@ def main():
                     help="fio binary (default: fio)")
     ap.add_argument("--only", choices=["buffered", "direct"],
                     help="run one configuration only")
-    ap.add_argument("--vcpu-nice", type=int, default=19,
-                    help="nice value for kvmbox's vCPU thread (default 19; 0 "
+    ap.add_argument("--match", help="run only the workloads whose name contains "
+                                    "this, e.g. qd32")
+    ap.add_argument("--vcpu-nice", type=int, default=10,
+                    help="nice value for kvmbox's vCPU thread (default 10; 0 "
                          "leaves it): the guest polls, where a real one would "
                          "halt, and must not take the CPU from kvmbox's I/O "
                          "thread")
@@ -325,7 +334,8 @@ def main():
     configs = [c for c in CONFIGS if not args.only or c[0] == args.only]
 
     bl.header("block I/O: kvmbox virtio-blk (CPL 3 guest driver, polling) vs fio, "
-              "%g s per workload after %g s ramp" % (args.runtime, args.ramp))
+              "median of %d runs of %g s after %g s ramp"
+              % (args.repeat, args.runtime, args.ramp))
     if args.vcpu_nice:
         bl.note("kvmbox's vCPU thread at nice %d: the guest polls where a real one "
                 "would halt, and must not take the CPU from kvmbox's I/O thread "
@@ -366,42 +376,59 @@ def main():
     results = []
     status = 0
     hz_checks = []
-    cols = ("%-18s %10s %8s %10s %8s %6s %9s %8s %8s %8s")
+    cols = "%-18s %10s %8s %10s %8s %6s %9s %8s %8s %8s"
+    med = lambda xs: bl.median(xs) if xs else None
+    opt = lambda v, f: f % v if v is not None else "-"
     for cname, direct in configs:
         print("   -- %s (kvmbox -d FILE%s; fio --direct=%d)"
               % (cname, ",direct" if direct else "", 1 if direct else 0))
-        print("   " + cols % ("", "kvmbox", "", "fio", "", "", "", "", "cpu us/", "req"))
+        print("   %-18s %19s %19s %24s %17s" % ("", "---- kvmbox -----", "------ fio ------",
+                                                "", "cpu us per req"))
         print("   " + cols % ("workload", "IOPS", "MB/s", "IOPS", "MB/s", "ratio",
                               "kicks/req", "us/kick", "kvmbox", "fio"))
         sys.stdout.flush()
         for wl in WORKLOADS:
-            kb = run_kvmbox(kvmbox, guest, disk, direct, wl, args.ramp, args.runtime,
-                            sizing_hz, args.vcpu_nice)
-            fr = run_fio(fio, disk, size, direct, wl, args.ramp, args.runtime,
-                         engine) if engine else None
-            if isinstance(kb, str):
-                bl.fail("kvmbox %s %s: %s" % (cname, wl[0], kb))
-                status = 1
+            if args.match and args.match not in wl[0]:
                 continue
-            if kb.get("wall_hz"):
-                hz_checks.append(kb["wall_hz"])
-            tick_hz = hz or kb.get("wall_hz")
-            secs = kb["ticks"] / tick_hz
-            kb_iops, kb_bw = kb["ops"] / secs, kb["bytes"] / secs
-            if isinstance(fr, str):
-                bl.note("fio %s %s: %s" % (cname, wl[0], fr))
-                fr = None
-            rt = bl.ratio(kb_iops, fr["iops"]) if fr else None
-            kick_us = (kb["kick_ticks"] / tick_hz * 1e6 / kb["kicks"]) if kb["kicks"] else 0
-            opt = lambda v, f: f % v if v is not None else "-"
+            kbs, frs = [], []
+            # Interleaved, so that both see the same background load.
+            for _ in range(args.repeat):
+                kb = run_kvmbox(kvmbox, guest, disk, direct, wl, args.ramp, args.runtime,
+                                sizing_hz, args.vcpu_nice)
+                if isinstance(kb, str):
+                    bl.fail("kvmbox %s %s: %s" % (cname, wl[0], kb))
+                    status = 1
+                    break
+                if kb.get("wall_hz"):
+                    hz_checks.append(kb["wall_hz"])
+                tick_hz = hz or kb.get("wall_hz")
+                secs = kb["ticks"] / tick_hz
+                kb.update(iops=kb["ops"] / secs, bw=kb["bytes"] / secs,
+                          kick_us=(kb["kick_ticks"] / tick_hz * 1e6 / kb["kicks"]
+                                   if kb["kicks"] else 0),
+                          kicks_per=kb["kicks"] / kb["ops"] if kb["ops"] else 0)
+                kbs.append(kb)
+                if not engine:
+                    continue
+                fr = run_fio(fio, disk, size, direct, wl, args.ramp, args.runtime, engine)
+                if isinstance(fr, str):
+                    bl.note("fio %s %s: %s" % (cname, wl[0], fr))
+                else:
+                    frs.append(fr)
+            if not kbs:
+                continue
+            kb_iops = med([k["iops"] for k in kbs])
+            f_iops = med([f["iops"] for f in frs])
+            rt = bl.ratio(kb_iops, f_iops) if f_iops else None
             print("   " + cols % (
-                wl[0], "%.0f" % kb_iops, "%.1f" % (kb_bw / 1e6),
-                opt(fr and fr["iops"], "%.0f"), opt(fr and fr["bw"] / 1e6, "%.1f"),
-                opt(rt, "%.2f"), "%.3f" % (kb["kicks"] / kb["ops"] if kb["ops"] else 0),
-                "%.1f" % kick_us, opt(kb.get("dev_cpu_us"), "%.2f"),
-                opt(fr and fr["cpu_us"], "%.2f")))
+                wl[0], "%.0f" % kb_iops, "%.1f" % (med([k["bw"] for k in kbs]) / 1e6),
+                opt(f_iops, "%.0f"), opt(med([f["bw"] / 1e6 for f in frs]), "%.1f"),
+                opt(rt, "%.2f"), "%.3f" % med([k["kicks_per"] for k in kbs]),
+                "%.1f" % med([k["kick_us"] for k in kbs]),
+                opt(med([k["dev_cpu_us"] for k in kbs if "dev_cpu_us" in k]), "%.2f"),
+                opt(med([f["cpu_us"] for f in frs if f["cpu_us"]]), "%.2f")))
             sys.stdout.flush()
-            results.append((cname, wl, kb_iops, fr["iops"] if fr else None, rt))
+            results.append((cname, wl, kb_iops, f_iops, rt))
 
     if hz and hz_checks:
         worst = max(abs(h / hz - 1) for h in hz_checks)

@@ -90,7 +90,7 @@ static void *event_thread(void *arg)
 	struct epoll_event evs[32];
 
 	pthread_setname_np(pthread_self(), "kvmbox-events");
-	while (!l->stop) {
+	while (!atomic_load(&l->stop)) {
 		int n = epoll_wait(l->epfd, evs, 32, -1);
 
 		if (n < 0) {
@@ -100,7 +100,7 @@ static void *event_thread(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&l->dispatch_lock);
-		for (int i = 0; i < n && !l->stop; i++) {
+		for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
 			struct event_handler *h = evs[i].data.ptr;
 
 			if (h && h->fn)
@@ -135,7 +135,7 @@ void event_loop_stop(struct event_loop *l)
 
 	if (!l->running)
 		return;
-	l->stop = true;
+	atomic_store(&l->stop, true);
 	if (write(l->wake_fd, &one, sizeof(one)) < 0)
 		log_debug("event loop wake: %s", strerror(errno));
 	pthread_join(l->thread, NULL);

@@ -3,6 +3,7 @@
 #define KVMBOX_VM_EVENT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,7 +23,7 @@ struct event_loop {
 	int wake_fd; /* eventfd: stop request */
 	pthread_t thread;
 	bool running;
-	volatile bool stop;
+	atomic_bool stop;
 	pthread_mutex_t dispatch_lock;
 	struct event_handler *handlers; /* freed at destroy, see event.c */
 };
