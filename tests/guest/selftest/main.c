@@ -61,7 +61,7 @@ MODULE_PARM_DESC(cpus, "Expected online CPUs (0: num_possible_cpus())");
 
 static char *action = "poweroff";
 module_param(action, charp, 0444);
-MODULE_PARM_DESC(action, "After the verdict: poweroff (default) or reboot");
+MODULE_PARM_DESC(action, "After the verdict: poweroff (default), reboot, or wait (stay up)");
 
 static char *console = "ttyS0";
 module_param(console, charp, 0444);
@@ -355,6 +355,16 @@ static int __init kvmbox_selftest_init(void)
 	/* reboot: kvmbox's reboot handling (exit 0, or --reboot=restart). */
 	if (!strcmp(action, "reboot"))
 		kernel_restart(NULL);
+	/*
+	 * wait: a guest that stays up for tests of the control socket (pause,
+	 * stat, balloon, stop), with timer ticks, kworkers and drivers running;
+	 * /init would fail where guest user mode cannot make system calls.
+	 */
+	if (!strcmp(action, "wait")) {
+		pr_info("KVMBOX-SELFTEST WAITING\n");
+		for (;;)
+			msleep(1000);
+	}
 	kernel_power_off();
 
 	/* Only reached when no power-off handler stopped the VM. */
