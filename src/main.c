@@ -13,6 +13,13 @@ static const struct {
 } commands[] = {
 	{ "run", cmd_run, "boot a Linux kernel or run a raw program in a VM" },
 	{ "check", cmd_check, "tell whether this host can run VMs, and why not" },
+	{ "list", cmd_list, "list the running VMs" },
+	{ "stop", cmd_stop, "stop a VM: Ctrl-Alt-Del, then by force" },
+	{ "pause", cmd_pause, "pause a VM's vCPUs" },
+	{ "resume", cmd_resume, "resume a paused VM" },
+	{ "stat", cmd_stat, "a VM's exit, device, memory and balloon counters" },
+	{ "balloon", cmd_balloon, "set a VM's balloon target (--balloon)" },
+	{ "debug", cmd_debug, "registers, NMI or sysrq of a running VM" },
 };
 
 static void usage(FILE *f)

@@ -18,7 +18,8 @@
 #include "block/block.h"
 #include "util/log.h"
 
-#define SPEC_HELP "FILE[,ro][,direct][,serial=ID][,format=raw][,aio=io_uring|threads]"
+#define SPEC_HELP \
+	"FILE[,ro][,direct][,serial=ID][,format=raw|qcow2][,aio=io_uring|threads]"
 #define SECTOR 512
 
 enum {
@@ -153,14 +154,14 @@ static int parse_option(char *field, struct block_spec *out, unsigned int *seen,
 			out->format = BLOCK_FORMAT_RAW;
 			return 0;
 		}
-		if (!strcmp(val, "qcow2"))
-			return kb_err_set(
-				err, -EINVAL,
-				"drive '%s': format 'qcow2' is not supported yet (only raw)",
-				file);
-		return kb_err_set(err, -EINVAL,
-				  "drive '%s': unknown format '%s' (expected raw)", file,
-				  val);
+		if (!strcmp(val, "qcow2")) {
+			out->format = BLOCK_FORMAT_QCOW2;
+			return 0;
+		}
+		return kb_err_set(
+			err, -EINVAL,
+			"drive '%s': unknown format '%s' (expected raw or qcow2)", file,
+			val);
 	}
 	if (!strcmp(val, "io_uring"))
 		out->aio = BLOCK_AIO_IO_URING;
@@ -183,7 +184,7 @@ int block_parse_spec(const char *spec, struct block_spec *out, struct kb_err *er
 	int n;
 
 	memset(out, 0, sizeof(*out));
-	out->format = BLOCK_FORMAT_RAW;
+	out->format = BLOCK_FORMAT_AUTO;
 	out->aio = BLOCK_AIO_AUTO;
 
 	n = next_field(&p, out->file, sizeof(out->file), &more);
@@ -337,6 +338,22 @@ int block_open_file(struct block_dev *b, const struct block_spec *spec, uint64_t
 	return ret;
 }
 
+/* The format by content: a qcow2 image starts with "QFI\xfb". A file that
+ * cannot be read here is left to the raw driver (and its messages). */
+static bool is_qcow2(const char *file)
+{
+	unsigned char m[4];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	bool ret;
+
+	if (fd < 0)
+		return false;
+	ret = pread(fd, m, sizeof(m), 0) == sizeof(m) && m[0] == 'Q' && m[1] == 'F' &&
+	      m[2] == 'I' && m[3] == 0xfb;
+	close(fd);
+	return ret;
+}
+
 int block_open(const struct block_spec *spec, struct event_loop *loop,
 	       struct block_dev **out, struct kb_err *err)
 {
@@ -344,14 +361,15 @@ int block_open(const struct block_spec *spec, struct event_loop *loop,
 	int ret;
 
 	*out = NULL;
-	if (spec->format != BLOCK_FORMAT_RAW)
-		return kb_err_set(err, -EINVAL, "%s: unsupported format", spec->file);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return kb_err_set(err, -ENOMEM, "out of memory");
 	b->fd = -1;
 	b->loop = loop;
 	b->ops = &block_raw_ops;
+	if (spec->format == BLOCK_FORMAT_QCOW2 ||
+	    (spec->format == BLOCK_FORMAT_AUTO && is_qcow2(spec->file)))
+		b->ops = &block_qcow2_ops;
 	ret = b->ops->open(b, spec, err);
 	if (ret) {
 		if (b->fd >= 0)
@@ -430,7 +448,9 @@ void block_unplug(struct block_dev *b)
 
 void block_set_batch_fn(struct block_dev *b, void (*fn)(void *arg), void *arg)
 {
-	if (b->aio)
+	if (b->ops->set_batch_fn)
+		b->ops->set_batch_fn(b, fn, arg);
+	else if (b->aio)
 		aio_set_batch_fn(b->aio, fn, arg);
 }
 

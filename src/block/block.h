@@ -27,7 +27,9 @@
 #define BLOCK_SERIAL_MAX 20
 
 enum block_format {
+	BLOCK_FORMAT_AUTO, /* qcow2 if the file starts with its magic, else raw */
 	BLOCK_FORMAT_RAW,
+	BLOCK_FORMAT_QCOW2,
 };
 
 enum block_aio {
@@ -36,7 +38,7 @@ enum block_aio {
 	BLOCK_AIO_THREADS,
 };
 
-/* FILE[,ro][,direct][,serial=ID][,format=raw][,aio=io_uring|threads] */
+/* FILE[,ro][,direct][,serial=ID][,format=raw|qcow2][,aio=io_uring|threads] */
 struct block_spec {
 	char file[PATH_MAX];
 	bool ro;
@@ -50,7 +52,8 @@ struct block_spec {
  * Parses @spec. A "," inside the file name (or a value) is written ",,".
  * Flags take no value or on/off. Errors (-EINVAL) name the key and the
  * value: unknown key, empty file name, a key given twice, a bad value, a
- * serial longer than BLOCK_SERIAL_MAX bytes, a format other than raw.
+ * serial longer than BLOCK_SERIAL_MAX bytes, a format other than raw or
+ * qcow2. Without format=, block_open() detects it from the file's content.
  */
 int block_parse_spec(const char *spec, struct block_spec *out, struct kb_err *err);
 
@@ -97,7 +100,7 @@ struct block_req {
 struct block_dev;
 struct aio_ctx;
 
-/* A format driver (raw now; qcow2 later). Each submit function starts the
+/* A format driver (raw, qcow2). Each submit function starts the
  * request or returns -errno without calling done(). */
 struct block_ops {
 	const char *format;
@@ -118,6 +121,8 @@ struct block_ops {
 	/* Drains, delivers the pending done() calls on this thread and frees
 	 * the driver's state (not @b). */
 	void (*close)(struct block_dev *b);
+	/* Optional: the batch callback (else b->aio's is used). */
+	void (*set_batch_fn)(struct block_dev *b, void (*fn)(void *arg), void *arg);
 };
 
 struct block_dev {
@@ -167,5 +172,6 @@ int block_open_file(struct block_dev *b, const struct block_spec *spec, uint64_t
 		    struct kb_err *err);
 
 extern const struct block_ops block_raw_ops;
+extern const struct block_ops block_qcow2_ops;
 
 #endif

@@ -10,6 +10,13 @@
 /* Each subcommand: returns the process exit status. */
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_balloon(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 
 /*
  * `kvmbox run` option parsing, separate so unit tests can drive it.

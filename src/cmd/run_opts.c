@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "control/names.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "arch/x86/layout.h"
@@ -27,6 +28,8 @@ enum {
 	OPT_REBOOT,
 	OPT_RNG,
 	OPT_CONSOLE,
+	OPT_NAME,
+	OPT_BALLOON,
 };
 
 static const struct option run_options[] = {
@@ -45,6 +48,8 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, 'd' },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -80,6 +85,11 @@ void run_usage(FILE *f)
 		"      --console serial|virtio  the guest console: COM1 (ttyS0, default) or\n"
 		"                          virtio-console (hvc0); same terminal handling;\n"
 		"                          a raw program has COM1 only\n"
+		"      --name NAME         the VM's name for kvmbox list/stop/stat... (default:\n"
+		"                          vm-PID); its control socket is NAME.sock in\n"
+		"                          $XDG_RUNTIME_DIR/kvmbox (root: /run/kvmbox)\n"
+		"      --balloon           a virtio-balloon device (kvmbox balloon), with\n"
+		"                          statistics, deflate-on-OOM and free page reporting\n"
 		"      --raw FILE          load FILE as flat code and run it (no kernel); it\n"
 		"                          gets COM1, the debug-exit port and a PCI bus\n"
 		"                          with the -d and --rng devices, no interrupts\n"
@@ -95,7 +105,8 @@ void run_usage(FILE *f)
 		"The guest console is COM1 on this terminal; Ctrl-A x quits, Ctrl-A h helps.\n"
 		"Exit status: 0 guest powered off, rebooted or (raw) halted; 1 kvmbox error;\n"
 		"2 guest kernel panic; 3 guest crashed (triple fault, emulation failure);\n"
-		"128+N stopped by signal N; a write of V to debug-exit port 0x501: V.\n",
+		"128+N stopped by signal N; a write of V to debug-exit port 0x501: V;\n"
+		"kvmbox stop: 0 (graceful or forced).\n",
 		VM_MAX_CPUS, VM_MAX_DISKS);
 }
 
@@ -229,6 +240,17 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 		return 0;
 	case OPT_RNG:
 		cfg->rng = true;
+		return 0;
+	case OPT_NAME:
+		if (!ctl_name_valid(arg))
+			return kb_err_set(err, -EINVAL,
+					  "--name '%s': use 1-%d letters, digits, '.', '_' "
+					  "or '-', not starting with '.' or '-'",
+					  arg, CTL_NAME_MAX);
+		cfg->name = arg;
+		return 0;
+	case OPT_BALLOON:
+		cfg->balloon = true;
 		return 0;
 	case OPT_CONSOLE:
 		if (!strcmp(arg, "serial"))

@@ -306,6 +306,37 @@ static void i8042_cmd_write(void *dev, uint64_t off, const uint8_t *data, uint32
 		k->reset(k->ctx);
 }
 
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	/* Ctrl, Alt, Del pressed then released: set 1 (what the controller
+	 * sends with translation on) and set 2 (translation off). */
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+					0x71, 0xf0, 0x11, 0xf0, 0x14 };
+	const uint8_t *codes;
+	size_t n;
+	int ret = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->ram[0] & I8042_CTR_XLATE) {
+		codes = set1;
+		n = sizeof(set1);
+	} else {
+		codes = set2;
+		n = sizeof(set2);
+	}
+	if (!k->kbd_enabled || (k->ram[0] & I8042_CTR_KBDDIS))
+		ret = -ENODEV;
+	else if (I8042_QUEUE_SIZE - k->q_count < n)
+		ret = -EAGAIN;
+	for (size_t i = 0; !ret && i < n; i++)
+		i8042_push(k, codes[i]);
+	if (!ret)
+		i8042_update_irq(k, false);
+	pthread_mutex_unlock(&k->lock);
+	return ret;
+}
+
 static const struct bus_ops i8042_data_ops = {
 	.read = i8042_data_read,
 	.write = i8042_data_write,

@@ -45,4 +45,12 @@ struct i8042 *i8042_create(struct irq_line kbd_irq, void (*reset)(void *ctx), vo
 void i8042_destroy(struct i8042 *k);
 int i8042_attach(struct i8042 *k, struct bus *pio);
 
+/*
+ * Types Ctrl-Alt-Del on the keyboard (any thread): the make and break codes
+ * in the scan code set the guest reads (set 1 with translation on, else set
+ * 2). -ENODEV while the guest has keyboard scanning or its interface
+ * disabled, -EAGAIN while the output queue lacks room.
+ */
+int i8042_send_ctrl_alt_del(struct i8042 *k);
+
 #endif

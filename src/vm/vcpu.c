@@ -420,6 +420,54 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * Paused (kvmbox pause, or a debug request): wait outside KVM_RUN until
+ * released or the VM stops. vm_pause() counts the parked vCPUs.
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+const char *vcpu_exit_reason_name(unsigned int reason)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_UNKNOWN] = "unknown",
+		[KVM_EXIT_EXCEPTION] = "exception",
+		[KVM_EXIT_IO] = "io",
+		[KVM_EXIT_HYPERCALL] = "hypercall",
+		[KVM_EXIT_DEBUG] = "debug",
+		[KVM_EXIT_HLT] = "hlt",
+		[KVM_EXIT_MMIO] = "mmio",
+		[KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+		[KVM_EXIT_SHUTDOWN] = "shutdown",
+		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+		[KVM_EXIT_INTR] = "intr",
+		[KVM_EXIT_SET_TPR] = "set_tpr",
+		[KVM_EXIT_TPR_ACCESS] = "tpr_access",
+		[KVM_EXIT_NMI] = "nmi",
+		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
+		[KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+		[KVM_EXIT_X86_RDMSR] = "x86_rdmsr",
+		[KVM_EXIT_X86_WRMSR] = "x86_wrmsr",
+	};
+
+	if (reason == VCPU_NR_EXIT_REASONS - 1)
+		return "other";
+	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+		return names[reason];
+	return NULL;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -436,8 +484,20 @@ static void *vcpu_thread(void *arg)
 			(long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 	}
 	while (!atomic_load(&v->vm->stopping)) {
-		int ret = ioctl(v->fd, KVM_RUN, 0);
+		struct timespec t0, t1;
+		int ret;
 
+		if (atomic_load(&v->vm->pause_req)) {
+			vcpu_park(v);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ret = ioctl(v->fd, KVM_RUN, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		atomic_fetch_add_explicit(&v->run_ns,
+					  (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+						     (t1.tv_nsec - t0.tv_nsec)),
+					  memory_order_relaxed);
 		if (ret < 0) {
 			/* EINTR: kicked; EAGAIN: an AP got INIT and waits for SIPI. */
 			if (errno == EINTR || errno == EAGAIN) {
@@ -449,9 +509,18 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&v->exit_reasons[v->run->exit_reason <
+								   VCPU_NR_EXIT_REASONS ?
+							   v->run->exit_reason :
+							   VCPU_NR_EXIT_REASONS - 1],
+					  1, memory_order_relaxed);
 		if (!handle_exit(v))
 			break;
 	}
+	pthread_mutex_lock(&v->vm->pause_lock);
+	v->thread_done = true;
+	pthread_cond_broadcast(&v->vm->pause_cond);
+	pthread_mutex_unlock(&v->vm->pause_lock);
 	return NULL;
 }
 

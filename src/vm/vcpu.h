@@ -11,6 +11,8 @@
 
 struct vm;
 
+#define VCPU_NR_EXIT_REASONS 64
+
 /* One vCPU; its thread owns fd and run. Other threads only kick it. */
 struct vcpu {
 	struct vm *vm;
@@ -20,6 +22,12 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	atomic_uint_fast64_t exits;
+	/* Exits by KVM_EXIT_* reason (the last slot counts larger reasons)
+	 * and nanoseconds spent in KVM_RUN: written by the vCPU thread only,
+	 * read by anyone (kvmbox stat). */
+	atomic_uint_fast64_t exit_reasons[VCPU_NR_EXIT_REASONS];
+	atomic_uint_fast64_t run_ns;
+	bool thread_done; /* the thread left its loop (under vm->pause_lock) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct kb_err *err);
@@ -48,5 +56,8 @@ void vcpu_dump(struct vcpu *v);
 int vcpu_fetch_code(struct vcpu *v, uint8_t *buf, size_t len);
 
 void vcpu_signals_init(void);
+
+/* A name for a KVM_EXIT_* reason ("io", "mmio", "hlt"...), or NULL. */
+const char *vcpu_exit_reason_name(unsigned int reason);
 
 #endif

@@ -23,6 +23,7 @@
 #include "devices/serial.h"
 #include "util/log.h"
 #include "util/term.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/pci.h"
@@ -60,6 +61,8 @@ const char *vm_stop_reason_str(enum vm_stop_reason r)
 		return "stopped by signal";
 	case VM_STOP_USER:
 		return "stopped from the console (Ctrl-A x)";
+	case VM_STOP_FORCED:
+		return "stopped by kvmbox stop (forced)";
 	}
 	return "?";
 }
@@ -215,6 +218,13 @@ static int vm_setup_virtio(struct vm *vm, struct kb_err *err)
 	}
 	if (!ret && cfg->rng)
 		ret = vm_add_virtio(vm, virtio_rng_create(err), err);
+	if (!ret && cfg->balloon) {
+		struct virtio_dev *b = virtio_balloon_create(err);
+
+		ret = vm_add_virtio(vm, b, err);
+		if (!ret)
+			vm->balloon = b;
+	}
 	if (!ret && cfg->console == CONSOLE_VIRTIO) {
 		struct virtio_dev *con =
 			virtio_console_create(console_output_virtio, vm, err);
@@ -284,6 +294,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err)
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	vm->events.epfd = vm->events.wake_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -497,6 +509,7 @@ enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	vcpu_signals_init();
+	vm->start_ms = vm_now_ms();
 	if (event_loop_start(&vm->events)) {
 		log_error("cannot start the device event loop");
 		vm_request_stop(vm, VM_STOP_ERROR, 1);
@@ -509,6 +522,7 @@ enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
 		}
 	}
 	vm_wait(vm, term);
+	vm_pause_release_all(vm);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (int i = 0; i < vm->nr_vcpus; i++)
@@ -557,6 +571,8 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 }
 
 static int vm_signal_msi(void *ctx, uint64_t addr, uint32_t data)

@@ -58,8 +58,10 @@ struct vm_config {
 	struct block_spec disks[VM_MAX_DISKS];
 	int nr_disks;
 	bool rng;
+	bool balloon; /* --balloon */
 	enum console_kind console;
 	/* both */
+	const char *name; /* --name; NULL: generated */
 	uint64_t ram_size;
 	int nr_cpus;
 };
@@ -76,6 +78,7 @@ enum vm_stop_reason {
 	VM_STOP_ERROR, /* kvmbox itself failed: 1 */
 	VM_STOP_SIGNAL, /* SIGINT/SIGTERM: 128 + signal */
 	VM_STOP_USER, /* Ctrl-A x on the console: 0 */
+	VM_STOP_FORCED, /* kvmbox stop --force, or its timeout: 0 */
 };
 
 #define EXIT_GUEST_PANIC 2
@@ -122,6 +125,22 @@ struct vm {
 	int stop_status;
 	int stop_fd; /* eventfd */
 	atomic_bool stopping;
+
+	/*
+	 * Pause (src/vm/pause.c): while pause_req is set, vCPU threads wait on
+	 * pause_cond outside KVM_RUN. pause_lock protects the counts; user_paused
+	 * is kvmbox pause's state, pause_count counts all holders (debug
+	 * requests pause briefly too).
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_req;
+	int nr_parked;
+	int pause_count;
+	bool user_paused;
+
+	struct virtio_dev *balloon; /* with --balloon */
+	int64_t start_ms; /* CLOCK_MONOTONIC at vm_run */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err);
@@ -134,6 +153,22 @@ void vm_destroy(struct vm *vm);
 /* Any thread: ask the VM to stop. Only the first request counts. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 const char *vm_stop_reason_str(enum vm_stop_reason r);
+
+/*
+ * Pause and resume (any thread but the vCPUs'): vm_pause() returns once
+ * every running vCPU is parked outside KVM_RUN (-ETIMEDOUT after 5 s,
+ * undone), and with @user it marks the VM paused for kvmbox pause and
+ * tells the guest through KVM_KVMCLOCK_CTRL. Pauses nest.
+ */
+int vm_pause(struct vm *vm, bool user);
+void vm_resume(struct vm *vm, bool user);
+bool vm_is_paused(struct vm *vm);
+/* Wakes parked vCPUs when the VM stops (vm_run). */
+void vm_pause_release_all(struct vm *vm);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t vm_now_ms(void);
+/* Graceful stop: Ctrl-Alt-Del on the keyboard. 0 or -errno. */
+int vm_send_ctrl_alt_del(struct vm *vm);
 
 /* The environment virtio-pci devices get: guest memory, event loop, INTx
  * routing, MSI and ioeventfd through KVM. */

@@ -63,7 +63,7 @@ static void test_spec_good(void **state)
 	assert_false(sp.ro);
 	assert_false(sp.direct);
 	assert_string_equal(sp.serial, "");
-	assert_int_equal(sp.format, BLOCK_FORMAT_RAW);
+	assert_int_equal(sp.format, BLOCK_FORMAT_AUTO);
 	assert_int_equal(sp.aio, BLOCK_AIO_AUTO);
 
 	parse_ok("/images/a.img,ro,direct,serial=ABC-123,format=raw,aio=threads", &sp);
@@ -103,8 +103,7 @@ static void test_spec_errors(void **state)
 		  "'012345678901234567890'", "21 bytes", "20");
 	parse_bad("a.img,serial=a\tb", 2, "serial", "printable");
 	parse_bad("a.img,serial=", 2, "'serial'", "needs a value");
-	parse_bad("a.img,format=qcow2", 3, "format", "qcow2", "not supported yet");
-	parse_bad("a.img,format=vmdk", 3, "unknown format", "'vmdk'", "raw");
+	parse_bad("a.img,format=vmdk", 4, "unknown format", "'vmdk'", "raw", "qcow2");
 	parse_bad("a.img,aio=native", 3, "bad value", "'native'", "'aio'");
 	parse_bad("a.img,ro,", 1, "empty option");
 	parse_bad("a.img,ro,,x", 2, "unknown option", "'ro,x'");
