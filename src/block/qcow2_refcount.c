@@ -129,10 +129,12 @@ static int rc_update(struct qcow2 *q, uint64_t first, uint64_t n, int delta)
 }
 
 /* First run of @n clusters with refcount 0 at or after the hint that no
- * metadata uses. */
+ * metadata uses. Past the end of the file only a crash leaves clusters
+ * counted (at most one allocation's worth): the search stops well after
+ * it, so that hostile refcounts cannot make it endless. */
 static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
 {
-	uint64_t limit = QCOW2_MAX_SIZE / q->cluster_size;
+	uint64_t limit = qcow2_file_size(q) / q->cluster_size + n + (1u << 20);
 	uint64_t s = q->free_hint ? q->free_hint : 1, run = 0;
 
 	for (uint64_t c = s; c < limit; c++) {
@@ -151,7 +153,10 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
 			return 0;
 		}
 	}
-	return -ENOSPC;
+	log_warn(
+		"%s: no free clusters found (refcounts count clusters past the end of the file)",
+		q->file);
+	return -EIO;
 }
 
 static int write_reftable_entry(struct qcow2 *q, uint64_t ti, uint64_t off)

@@ -465,6 +465,67 @@ static void test_hostile_tables(void **state)
 	free(img);
 }
 
+/* Many requests in flight at once: allocating and in-place writes, reads
+ * of clusters being allocated, flushes; then everything reads back. */
+static void test_parallel(void **state)
+{
+	enum { N = 96, LEN = 1536 };
+	struct fixture *f = *state;
+	static uint8_t data[N][LEN], back[N][LEN];
+	struct block_req reqs[N];
+	struct iovec iov[N];
+	struct done d = { 0 };
+	uint8_t *img = hb_image();
+	struct block_dev *b;
+
+	hb_write(f, img, 8 * CS);
+	b = open_ok(f, f->img);
+	for (int round = 0; round < 3; round++) {
+		atomic_store(&d.n, 0);
+		for (int i = 0; i < N; i++) {
+			bool rd = round == 2 || (round == 1 && i % 3 == 0);
+
+			fill(data[i], LEN, (uint32_t)(round * N + i));
+			iov[i] = (struct iovec){ rd ? back[i] : data[i], LEN };
+			reqs[i] = (struct block_req){
+				.op = i % 17 == 5 && !rd ? BLOCK_OP_FLUSH :
+				      rd		 ? BLOCK_OP_READ :
+							   BLOCK_OP_WRITE,
+				.iov = &iov[i],
+				.iovcnt = 1,
+				.offset = (uint64_t)i * 5 * CS + 100 * CS + (i % 2) * 512,
+				.done = on_done,
+				.opaque = &d,
+			};
+			if (reqs[i].op == BLOCK_OP_FLUSH) {
+				reqs[i].iov = NULL;
+				reqs[i].iovcnt = 0;
+			}
+			assert_int_equal(block_submit(b, &reqs[i]), 0);
+		}
+		for (int i = 0; i < 20000 && atomic_load(&d.n) < N; i++) {
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+		assert_int_equal(atomic_load(&d.n), N);
+		assert_int_equal(d.res, 0);
+	}
+	/* Round 2 read what round 0 (and 1, for i % 3 != 0) wrote. */
+	for (int i = 0; i < N; i++) {
+		uint8_t exp[LEN];
+
+		if (i % 17 == 5)
+			continue;
+		fill(exp, LEN, (uint32_t)((i % 3 ? 1 : 0) * N + i));
+		assert_memory_equal(back[i], exp, LEN);
+	}
+	block_close(b);
+	if (have_qemu_img())
+		assert_int_equal(sh("qemu-img check -q %s", f->img), 0);
+	free(img);
+}
+
 static void test_backing_loop(void **state)
 {
 	struct fixture *f = *state;
@@ -742,6 +803,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qemu_img_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refcount_table_growth, setup,
