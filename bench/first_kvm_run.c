@@ -37,7 +37,8 @@ static void report(void)
 	if (__atomic_exchange_n(&reported, 1, __ATOMIC_SEQ_CST))
 		return;
 	n = snprintf(line, sizeof(line), "first_kvm_run: first KVM_RUN at %llu ns\n",
-		     (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
+		     (unsigned long long)ts.tv_sec * 1000000000ULL +
+			     (unsigned long long)ts.tv_nsec);
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }

@@ -53,11 +53,13 @@ int main(int argc, char **argv)
 	if (argc == 3)
 		addr = strtoul(argv[2], NULL, 0);
 	if (addr >= MEM_SIZE) {
-		fprintf(stderr, "kvm_floor: address 0x%lx outside the 1 MiB of RAM\n", addr);
+		fprintf(stderr, "kvm_floor: address 0x%lx outside the 1 MiB of RAM\n",
+			addr);
 		return 2;
 	}
 
-	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap guest memory");
 	fd = open(argv[1], O_RDONLY);
@@ -75,7 +77,8 @@ int main(int argc, char **argv)
 	if (vm < 0)
 		die("KVM_CREATE_VM");
 	/* Needed for real mode on VMX without unrestricted guest; harmless elsewhere. */
-	if (ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0 && errno != EINVAL && errno != ENOTTY)
+	if (ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0 && errno != EINVAL &&
+	    errno != ENOTTY)
 		die("KVM_SET_TSS_ADDR");
 
 	memset(&region, 0, sizeof(region));
@@ -122,10 +125,12 @@ int main(int argc, char **argv)
 			break;
 		case KVM_EXIT_HLT:
 			if (getenv("KVM_FLOOR_VERBOSE"))
-				fprintf(stderr, "kvm_floor: hlt after %lu I/O exits\n", exits);
+				fprintf(stderr, "kvm_floor: hlt after %lu I/O exits\n",
+					exits);
 			return 0;
 		case KVM_EXIT_INTERNAL_ERROR:
-			fprintf(stderr, "kvm_floor: internal error, suberror %" PRIu32 "\n",
+			fprintf(stderr,
+				"kvm_floor: internal error, suberror %" PRIu32 "\n",
 				run->internal.suberror);
 			return 1;
 		default:

@@ -243,10 +243,11 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 		return 0;
 	case OPT_NAME:
 		if (!ctl_name_valid(arg))
-			return kb_err_set(err, -EINVAL,
-					  "--name '%s': use 1-%d letters, digits, '.', '_' "
-					  "or '-', not starting with '.' or '-'",
-					  arg, CTL_NAME_MAX);
+			return kb_err_set(
+				err, -EINVAL,
+				"--name '%s': use 1-%d letters, digits, '.', '_' "
+				"or '-', not starting with '.' or '-'",
+				arg, CTL_NAME_MAX);
 		cfg->name = arg;
 		return 0;
 	case OPT_BALLOON:

@@ -33,12 +33,12 @@ struct virtq {
 	/* Set by virtq_start(). */
 	const struct guest_mem *mem;
 	bool event_idx; /* VIRTIO_F_RING_EVENT_IDX negotiated */
-	bool indirect;  /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
-	void *desc;     /* host pointers to the validated rings */
+	bool indirect; /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+	void *desc; /* host pointers to the validated rings */
 	void *avail;
 	void *used;
 	uint16_t last_avail; /* next avail entry the device will take */
-	uint16_t used_idx;   /* next used entry the device will fill */
+	uint16_t used_idx; /* next used entry the device will fill */
 	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool broken; /* a malformed chain was seen */
@@ -49,7 +49,7 @@ struct virtq {
 struct virtq_req {
 	uint16_t head;
 	int nr_out; /* device-readable (driver -> device) */
-	int nr_in;  /* device-writable (device -> driver), after the out ones */
+	int nr_in; /* device-writable (device -> driver), after the out ones */
 	uint64_t out_len;
 	uint64_t in_len;
 	struct iovec *iov; /* nr_out + nr_in entries, points into the caller's array */
@@ -61,7 +61,8 @@ void virtq_reset(struct virtq *q);
  * -EINVAL with the queue left stopped if they are bad. Starting resets the
  * indices to 0, clears broken and writes used->flags = 0 (and avail_event
  * = 0 with EVENT_IDX). */
-int virtq_start(struct virtq *q, const struct guest_mem *mem, bool event_idx, bool indirect);
+int virtq_start(struct virtq *q, const struct guest_mem *mem, bool event_idx,
+		bool indirect);
 
 /*
  * Takes the next available chain. Returns 1 with *req filled (iov from
@@ -99,6 +100,7 @@ bool virtq_has_avail(struct virtq *q);
 
 /* Copies between a request's iovecs and a flat buffer, bounded by both. */
 size_t iov_to_buf(const struct iovec *iov, int n, size_t off, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, int n, size_t off, const void *buf, size_t len);
+size_t iov_from_buf(const struct iovec *iov, int n, size_t off, const void *buf,
+		    size_t len);
 
 #endif

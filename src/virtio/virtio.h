@@ -25,7 +25,8 @@ struct virtio_dev_ops {
 	/* Device configuration space; off + len <= config_size is checked by
 	 * the transport. Writes of read-only fields are ignored. */
 	void (*read_config)(struct virtio_dev *d, uint32_t off, void *data, uint32_t len);
-	void (*write_config)(struct virtio_dev *d, uint32_t off, const void *data, uint32_t len);
+	void (*write_config)(struct virtio_dev *d, uint32_t off, const void *data,
+			     uint32_t len);
 	/* DRIVER_OK with features negotiated and queues started. Return
 	 * non-zero to refuse (the transport then sets DEVICE_NEEDS_RESET). */
 	int (*activate)(struct virtio_dev *d);

@@ -494,10 +494,11 @@ static void *vcpu_thread(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ret = ioctl(v->fd, KVM_RUN, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		atomic_fetch_add_explicit(&v->run_ns,
-					  (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
-						     (t1.tv_nsec - t0.tv_nsec)),
-					  memory_order_relaxed);
+		atomic_fetch_add_explicit(
+			&v->run_ns,
+			(uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+				   (t1.tv_nsec - t0.tv_nsec)),
+			memory_order_relaxed);
 		if (ret < 0) {
 			/* EINTR: kicked; EAGAIN: an AP got INIT and waits for SIPI. */
 			if (errno == EINTR || errno == EAGAIN) {
@@ -509,11 +510,11 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&v->exit_reasons[v->run->exit_reason <
-								   VCPU_NR_EXIT_REASONS ?
-							   v->run->exit_reason :
-							   VCPU_NR_EXIT_REASONS - 1],
-					  1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+			&v->exit_reasons[v->run->exit_reason < VCPU_NR_EXIT_REASONS ?
+						 v->run->exit_reason :
+						 VCPU_NR_EXIT_REASONS - 1],
+			1, memory_order_relaxed);
 		if (!handle_exit(v))
 			break;
 	}

@@ -12,16 +12,16 @@
 struct linux_boot_config {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
-	const char *cmdline;     /* complete command line, "" allowed */
-	int nr_cpus;             /* for the MP table */
-	bool host_decompress;    /* decompress a bzImage payload on the host */
+	const char *cmdline; /* complete command line, "" allowed */
+	int nr_cpus; /* for the MP table */
+	bool host_decompress; /* decompress a bzImage payload on the host */
 };
 
 /* What the boot vCPU needs once the guest is loaded. */
 struct linux_boot_info {
-	uint64_t entry;       /* 64-bit entry RIP (guest-physical = identity mapped) */
+	uint64_t entry; /* 64-bit entry RIP (guest-physical = identity mapped) */
 	uint64_t boot_params; /* guest-physical address of the zero page, goes in RSI */
-	const char *how;      /* "ELF vmlinux", "bzImage (guest decompresses)",
+	const char *how; /* "ELF vmlinux", "bzImage (guest decompresses)",
 				 "bzImage payload decompressed on the host (xz)"... */
 };
 
