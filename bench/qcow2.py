@@ -7,10 +7,13 @@ run_kvmbox() this reuses), buffered (`-d FILE`). Three disks of the same
 size, all on the same file system:
 
   raw       a fully written raw file (blk.py's make_disk)
-  prealloc  qcow2, `qemu-img create -o preallocation=full`: every cluster
-            allocated and written, so guest writes go in place
+  prealloc  qcow2, `qemu-img convert -o preallocation=metadata` of the raw
+            disk: every cluster allocated and holding the same data as raw
+            (so reads hit the same page cache state and writes go in place)
   growing   qcow2, created empty before every run: each write to a new
-            cluster allocates it (refcount, data, L2 entry)
+            cluster allocates it (refcount, data, L2 entry); its reads are
+            of unallocated clusters (zeroes, no file I/O), shown for
+            completeness only
 
 Workloads: sequential 1 MiB (qd8) reads and writes, random 4 KiB (qd32)
 reads and writes. Printed: IOPS and MB/s per disk (median of --repeat
@@ -72,8 +75,7 @@ def main():
               % (args.repeat, args.runtime, args.ramp))
     hz = blk.host_tsc_hz() or blk.cpuinfo_hz()
     blk.make_disk(raw, size)
-    qemu_img("create", "-q", "-f", "qcow2", "-o", cs + ",preallocation=full", pre,
-             str(size))
+    qemu_img("convert", "-O", "qcow2", "-o", cs + ",preallocation=metadata", raw, pre)
     bl.note("disks: %d MiB each in %s on %s, qcow2 %s"
             % (size // bl.MIB, wd, blk.fs_type(wd), cs))
 

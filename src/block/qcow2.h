@@ -192,6 +192,11 @@ int qcow2_readv(struct qcow2 *q, uint64_t off, const struct iovec *iov, int cnt)
  * exclusively. */
 int qcow2_writev(struct qcow2 *q, uint64_t off, const struct iovec *iov, int cnt,
 		 bool alloc);
+/* Under q->lock, without I/O: the host offset of [off, off + len) if it
+ * is one run of allocated clusters (writable in place with @write) whose
+ * L2 table is cached; else -EAGAIN. */
+int qcow2_map_cached(struct qcow2 *q, uint64_t off, uint64_t len, bool write,
+		     uint64_t *host);
 /* Exclusive: WRITE_ZEROES (deallocates with @unmap) and DISCARD. */
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool unmap);
 int qcow2_discard(struct qcow2 *q, uint64_t off, uint64_t len);

@@ -191,6 +191,40 @@ static int map(struct qcow2 *q, uint64_t off, uint64_t max, struct qmap *m)
 	return 0;
 }
 
+int qcow2_map_cached(struct qcow2 *q, uint64_t off, uint64_t len, bool write,
+		     uint64_t *host)
+{
+	uint64_t cs = q->cluster_size, ci = off >> q->h.cluster_bits;
+	uint64_t per = 1ull << q->l2_bits, l2i = ci & (per - 1), l1i = ci >> q->l2_bits;
+	uint64_t need = ((off & (cs - 1)) + len + cs - 1) / cs, l2off, h0 = 0;
+	const uint8_t *t = NULL;
+
+	if (!len || l1i >= q->h.l1_size || l2i + need > per)
+		return -EAGAIN;
+	l2off = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	for (unsigned int i = 0; l2off && i < q->l2c.n; i++)
+		if (q->l2c.ent[i].offset == l2off)
+			t = q->l2c.ent[i].data;
+	if (!t)
+		return -EAGAIN;
+	for (uint64_t i = 0; i < need; i++) {
+		uint64_t e = qcow2_be64(t + (l2i + i) * 8);
+
+		if (entry_type(q, e) != MAP_NORMAL ||
+		    (write && !(e & QCOW2_OFLAG_COPIED)))
+			return -EAGAIN;
+		if (!i)
+			h0 = e & QCOW2_OFFSET_MASK;
+		if ((e & QCOW2_OFFSET_MASK) != h0 + i * cs || (h0 & (cs - 1)))
+			return -EAGAIN;
+	}
+	*host = h0 + (off & (cs - 1));
+	if (*host + len > qcow2_file_size(q) ||
+	    (write && qcow2_overlaps_meta(q, *host, len)))
+		return -EAGAIN;
+	return 0;
+}
+
 int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst, size_t dlen)
 {
 	if (type == 0) {

@@ -704,7 +704,21 @@ int qimg_open(const char *file, const char *fmt, int depth, const uint64_t *chai
 			goto fail;
 		}
 	}
+	/* A shared lock: no kvmbox writes a backing file while it is in use. */
+	if (fcntl(img->fd, F_OFD_SETLK,
+		  &(struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET }) < 0 &&
+	    (errno == EAGAIN || errno == EACCES)) {
+		ret = kb_err_set(err, -EBUSY,
+				 "%s: in use by another process (it holds a write lock)",
+				 file);
+		goto fail;
+	}
 	img->size = (uint64_t)st.st_size;
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(img->fd, 0, SEEK_END);
+
+		img->size = end > 0 ? (uint64_t)end : 0;
+	}
 	if (pread(img->fd, magic, 4, 0) == 4 && be32(magic) == QCOW2_MAGIC &&
 	    strcmp(fmt, "raw"))
 		img->qcow2 = true;

@@ -552,15 +552,15 @@ struct geom {
 };
 
 static const struct geom geoms[] = {
-	{ "compat=0.10,cluster_size=512", 8 << 20 },
+	{ "compat=0.10,cluster_size=512", 4 << 20 },
 	{ "compat=0.10,cluster_size=65536", 8 << 20 },
-	{ "compat=1.1,cluster_size=4096", 8 << 20 },
+	{ "compat=1.1,cluster_size=4096", 4 << 20 },
 	{ "compat=1.1,cluster_size=2M", 8 << 20 },
-	{ "compat=1.1,cluster_size=512,refcount_bits=1", 8 << 20 },
-	{ "compat=1.1,cluster_size=512,refcount_bits=64", 8 << 20 },
-	{ "compat=1.1,cluster_size=1024,refcount_bits=8", 8 << 20 },
-	{ "compat=1.1,cluster_size=65536,refcount_bits=32,lazy_refcounts=on", 8 << 20 },
-	{ "compat=1.1,cluster_size=65536,preallocation=metadata", 8 << 20 },
+	{ "compat=1.1,cluster_size=512,refcount_bits=1", 4 << 20 },
+	{ "compat=1.1,cluster_size=512,refcount_bits=64", 4 << 20 },
+	{ "compat=1.1,cluster_size=1024,refcount_bits=8", 4 << 20 },
+	{ "compat=1.1,cluster_size=65536,refcount_bits=32,lazy_refcounts=on", 4 << 20 },
+	{ "compat=1.1,cluster_size=65536,preallocation=metadata", 4 << 20 },
 };
 
 static void check_image(struct fixture *f, const uint8_t *shadow, uint64_t size)
@@ -658,7 +658,7 @@ static void test_qemu_img_roundtrip(void **state)
 static void test_refcount_table_growth(void **state)
 {
 	struct fixture *f = *state;
-	const uint64_t size = 24 << 20;
+	const uint64_t size = 6 << 20;
 	uint8_t *shadow = malloc(size);
 	struct block_dev *b;
 
@@ -668,7 +668,7 @@ static void test_refcount_table_growth(void **state)
 	}
 	fill(shadow, size, 99);
 	assert_int_equal(
-		sh("qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 %s 24M",
+		sh("qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 %s 6M",
 		   f->img),
 		0);
 	b = open_ok(f, f->img);
@@ -677,6 +677,14 @@ static void test_refcount_table_growth(void **state)
 				 0);
 	block_close(b);
 	check_image(f, shadow, size);
+	{
+		size_t len;
+		uint8_t *hdr = read_file(f->img, &len);
+
+		/* refcount_table_clusters: grown from 1 */
+		assert_true(hdr[59] > 1 || hdr[58]);
+		free(hdr);
+	}
 	free(shadow);
 }
 
@@ -791,6 +799,12 @@ static void test_backing(void **state)
 	assert_memory_equal(buf, data, size);
 	block_close(b);
 	check_image(f, data, size);
+
+	/* A backing file that another user writes is refused. */
+	snprintf(mid, sizeof(mid), "%s/base.raw", f->dir);
+	b = open_ok(f, mid);
+	open_bad(f, f->img, "in use");
+	block_close(b);
 	free(data);
 	free(buf);
 }
