@@ -232,6 +232,20 @@ static void vp_stop_queues(struct virtio_pci *vp)
 		event_loop_sync(vp->env.loop);
 }
 
+/*
+ * Drivers may make buffers available, and kick, before DRIVER_OK (Linux's
+ * balloon primes its stats queue so); those kicks found the queue stopped.
+ * One kick per started queue lets the device see what is already there.
+ */
+static void vp_replay_kicks(struct virtio_pci *vp)
+{
+	uint64_t one = 1;
+
+	for (int i = 0; i < vp->vdev->nr_queues; i++)
+		if (atomic_load(&vp->q[i].active) && write(vp->q[i].kick_fd, &one, 8) < 0)
+			log_debug("%s: kick: %s", vp->vdev->name, strerror(errno));
+}
+
 static void vp_reset(struct virtio_pci *vp)
 {
 	struct virtio_dev *d = vp->vdev;
@@ -290,6 +304,8 @@ static void vp_set_status(struct virtio_pci *vp, uint8_t st)
 		if (ret) {
 			vp_stop_queues(vp);
 			vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		} else {
+			vp_replay_kicks(vp);
 		}
 	}
 }
