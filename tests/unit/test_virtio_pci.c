@@ -299,11 +299,17 @@ static void test_queue_kick_and_msix(void **state)
 	mmio_write(w, COMMON(queue_desc_lo), 0x5000, 4);
 	assert_int_equal(mmio_read(w, COMMON(queue_desc_lo), 4), RING_GPA);
 
-	/* A kick on the notify address reaches the device on the loop. */
-	mmio_write(w, w->bar2 + VP_NOTIFY_OFF, 0, 2);
+	/* DRIVER_OK replays one kick per started queue (buffers the driver
+	 * made available before it); queue 1 was never enabled. */
 	wait_kicks(&w->fake.kicks[0], 1);
 	assert_int_equal(atomic_load(&w->fake.kicks[0]), 1);
-	assert_int_equal(atomic_load(&w->fake.kicks[1]), 0); /* queue 1 never enabled */
+	assert_int_equal(atomic_load(&w->fake.kicks[1]), 0);
+
+	/* A kick on the notify address reaches the device on the loop. */
+	mmio_write(w, w->bar2 + VP_NOTIFY_OFF, 0, 2);
+	wait_kicks(&w->fake.kicks[0], 2);
+	assert_int_equal(atomic_load(&w->fake.kicks[0]), 2);
+	assert_int_equal(atomic_load(&w->fake.kicks[1]), 0);
 
 	/* MSI-X: enable, program vector 1, masked first: held pending. */
 	for (uint32_t p = cfg_read(w, PCI_CAPABILITY_LIST, 1); p;
@@ -346,7 +352,7 @@ static void test_queue_kick_and_msix(void **state)
 	mmio_write(w, w->bar2 + VP_NOTIFY_OFF, 0, 2);
 	event_loop_sync(&w->loop);
 	nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
-	assert_int_equal(atomic_load(&w->fake.kicks[0]), 1);
+	assert_int_equal(atomic_load(&w->fake.kicks[0]), 2);
 }
 
 static void test_hostile_ring_address(void **state)
