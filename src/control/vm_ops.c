@@ -137,7 +137,7 @@ static void stat_vcpus(struct vm *vm, struct json_writer *w)
 		jw_obj_begin(w, NULL);
 		jw_i64(w, "id", i);
 		jw_u64(w, "exits", atomic_load(&v->exits));
-		jw_u64(w, "run_ns", atomic_load(&v->run_ns));
+		jw_u64(w, "run_ns", vcpu_run_ns(v));
 		jw_obj_begin(w, "exit_reasons");
 		for (unsigned int r = 0; r < VCPU_NR_EXIT_REASONS; r++) {
 			uint64_t n = atomic_load(&v->exit_reasons[r]);

@@ -468,6 +468,23 @@ const char *vcpu_exit_reason_name(unsigned int reason)
 	return NULL;
 }
 
+static uint64_t ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
+}
+
+uint64_t vcpu_run_ns(struct vcpu *v)
+{
+	uint64_t done = atomic_load(&v->run_ns);
+	uint64_t since = atomic_load(&v->run_since);
+	struct timespec now;
+
+	if (!since)
+		return done;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return done + (ts_ns(&now) > since ? ts_ns(&now) - since : 0);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -492,13 +509,12 @@ static void *vcpu_thread(void *arg)
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+		atomic_store_explicit(&v->run_since, ts_ns(&t0), memory_order_relaxed);
 		ret = ioctl(v->fd, KVM_RUN, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		atomic_fetch_add_explicit(
-			&v->run_ns,
-			(uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
-				   (t1.tv_nsec - t0.tv_nsec)),
-			memory_order_relaxed);
+		atomic_fetch_add_explicit(&v->run_ns, ts_ns(&t1) - ts_ns(&t0),
+					  memory_order_relaxed);
+		atomic_store_explicit(&v->run_since, 0, memory_order_relaxed);
 		if (ret < 0) {
 			/* EINTR: kicked; EAGAIN: an AP got INIT and waits for SIPI. */
 			if (errno == EINTR || errno == EAGAIN) {

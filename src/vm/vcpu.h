@@ -27,10 +27,16 @@ struct vcpu {
 	 * read by anyone (kvmbox stat). */
 	atomic_uint_fast64_t exit_reasons[VCPU_NR_EXIT_REASONS];
 	atomic_uint_fast64_t run_ns;
+	/* CLOCK_MONOTONIC ns when the current KVM_RUN began; 0 outside it. An
+	 * idle guest stays in KVM_RUN: vcpu_run_ns() counts that time too. */
+	atomic_uint_fast64_t run_since;
 	bool thread_done; /* the thread left its loop (under vm->pause_lock) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct kb_err *err);
+/* Nanoseconds spent in KVM_RUN so far, the current call included (any
+ * thread; may lag by one call's length around an exit). */
+uint64_t vcpu_run_ns(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_start(struct vcpu *v, struct kb_err *err);
 /* Makes KVM_RUN return soon (immediate_exit + signal). */
