@@ -34,6 +34,8 @@ void ctl_vm_set(struct ctl_vm *c, struct vm *vm)
 {
 	pthread_mutex_lock(&c->lock);
 	c->vm = vm;
+	if (vm && c->stop_pending)
+		vm_request_stop(vm, VM_STOP_FORCED, 0);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -401,6 +403,12 @@ void ctl_vm_handle(void *ctx, const struct ctl_request *req, struct json_writer 
 	vm = c->vm;
 	if (req->cmd == CTL_CMD_INFO) {
 		do_info(c, vm, w);
+	} else if (!vm && req->cmd == CTL_CMD_STOP) {
+		/* Nothing in the guest can be lost yet: stop it as it starts. */
+		c->stop_pending = true;
+		ctl_reply_begin(w);
+		jw_str(w, "method", "forced");
+		ctl_reply_end(w);
 	} else if (!vm || atomic_load(&vm->stopping)) {
 		ctl_reply_error(w, CTL_E_STATE,
 				vm ? "the VM is stopping" : "the VM is starting");

@@ -23,6 +23,9 @@ struct ctl_vm {
 	int nr_cpus;
 	uint64_t ram_size;
 	int64_t start_ms;
+	/* A stop asked for while no VM is attached (still loading, or between
+	 * two boots of --reboot=restart): forced as soon as one is. */
+	bool stop_pending;
 };
 
 void ctl_vm_init(struct ctl_vm *c, const char *name, int nr_cpus, uint64_t ram_size);
