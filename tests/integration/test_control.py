@@ -255,8 +255,6 @@ def test_pause_stops_and_resume_goes_on(kvmbox, guest, rundir):
     assert c["vcpus"][0]["exits"] > b["vcpus"][0]["exits"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5 open: the guest's balloon statistics "
-                   "never reach kvmbox yet (stats queue protocol)")
 def test_balloon_inflation(kvmbox, guest, rundir):
     _, env = rundir
     before = stat(kvmbox, env)
@@ -288,8 +286,6 @@ def test_balloon_inflation(kvmbox, guest, rundir):
     assert ctl(kvmbox, env, "balloon", "t1", "--set", "128M").returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5 open: the guest does not act on the "
-                   "Ctrl-Alt-Del kvmbox sends through the i8042 yet; stop falls back to force")
 def test_stop_graceful(kvmbox, guest, rundir):
     d, env = rundir
     r = ctl(kvmbox, env, "stop", "t1", "--timeout", "240", timeout=300)
