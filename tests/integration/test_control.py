@@ -281,9 +281,20 @@ def test_balloon_inflation(kvmbox, guest, rundir):
     g = s["balloon"]["guest"]
     assert "free_memory" in g and "total_memory" in g, s["balloon"]
     assert g["free_memory"] < (48 << 20)
-    assert s["memory"]["host_rss_bytes"] < before["memory"]["host_rss_bytes"]
     # Deflate again.
     assert ctl(kvmbox, env, "balloon", "t1", "--set", "128M").returncode == 0
+
+
+def test_balloon_returns_dirtied_memory_to_the_host():
+    """Inflation must lower kvmbox's RSS for pages the guest had dirtied.
+
+    Not testable yet: the test guest (a kernel waiting in its self-test)
+    never touches the memory the balloon takes, so those pages were never
+    resident on the host and giving them back cannot lower the RSS
+    (measured: 29.78 MB before, 29.88 MB after an 80 MiB inflation). It needs
+    a self-test option that dirties and frees memory first (issue 5).
+    """
+    pytest.skip("needs a test guest that dirties memory before inflation (issue 5 open)")
 
 
 def test_stop_graceful(kvmbox, guest, rundir):
