@@ -2,7 +2,9 @@
 """Shared fixtures for integration tests: the kvmbox binary, KVM, guest kit."""
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,22 @@ def host_kvm():
         pass
     hw = (" vmx" in flags or " svm" in flags) and not pvm
     return usable, pvm, hw
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_dir():
+    """Control sockets of every VM the tests start go to a directory of the
+    test session (0700), removed at the end: tests that kill -9 a VM leave
+    nothing in the user's own $XDG_RUNTIME_DIR/kvmbox or /run/kvmbox."""
+    d = tempfile.mkdtemp(prefix="kvmbox-tests-")
+    old = os.environ.get("KVMBOX_RUNTIME_DIR")
+    os.environ["KVMBOX_RUNTIME_DIR"] = d
+    yield d
+    if old is None:
+        os.environ.pop("KVMBOX_RUNTIME_DIR", None)
+    else:
+        os.environ["KVMBOX_RUNTIME_DIR"] = old
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
