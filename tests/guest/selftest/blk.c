@@ -120,12 +120,14 @@ bool __init kst_check_blk_rw(struct kst_result *res)
 		err = kst_page_io(bdev, off >> 9, page, REQ_OP_READ);
 		bad = err ? 0 : kst_mismatch(buf, off, 1);
 		if (err || bad >= 0) {
-			kst_fail(res, "read back at byte %llu: %s (%d)", off + (bad > 0 ? bad : 0),
+			kst_fail(res, "read back at byte %llu: %s (%d)",
+				 off + (bad > 0 ? bad : 0),
 				 err ? "I/O error" : "wrong data", err);
 			goto out;
 		}
 	}
-	err = blkdev_issue_discard(bdev, KST_DISCARD_SECTOR, KST_RANGE_SECTORS, GFP_KERNEL);
+	err = blkdev_issue_discard(bdev, KST_DISCARD_SECTOR, KST_RANGE_SECTORS,
+				   GFP_KERNEL);
 	if (err) {
 		kst_fail(res, "discard failed (%d)", err);
 		goto out;
@@ -139,7 +141,8 @@ bool __init kst_check_blk_rw(struct kst_result *res)
 	err = blkdev_issue_flush(bdev);
 	ok = !err;
 	if (ok)
-		kst_pass(res, "%s: %lu KiB written, flushed, read back; discard; write-zeroes",
+		kst_pass(res,
+			 "%s: %lu KiB written, flushed, read back; discard; write-zeroes",
 			 kst_blk_rw, KST_RW_PAGES * PAGE_SIZE / 1024);
 	else
 		kst_fail(res, "second flush failed (%d)", err);
@@ -172,7 +175,8 @@ bool __init kst_check_blk_pattern(struct kst_result *res)
 		err = kst_page_io(bdev, off >> 9, page, REQ_OP_READ);
 		bad = err ? 0 : kst_mismatch(page_address(page), off, 2);
 		if (err || bad >= 0)
-			ok = kst_fail(res, "byte %llu: %s (%d)", off + (bad > 0 ? bad : 0),
+			ok = kst_fail(res, "byte %llu: %s (%d)",
+				      off + (bad > 0 ? bad : 0),
 				      err ? "I/O error" : "not the host's pattern", err);
 	}
 	if (ok)
@@ -211,5 +215,6 @@ bool __init kst_check_blk_ro(struct kst_result *res)
 		return kst_fail(res, "%s is not marked read-only", kst_blk_ro);
 	if (!werr)
 		return kst_fail(res, "%s: a write succeeded", kst_blk_ro);
-	return kst_pass(res, "%s: read-only, a write sent anyway failed (%d)", kst_blk_ro, werr);
+	return kst_pass(res, "%s: read-only, a write sent anyway failed (%d)", kst_blk_ro,
+			werr);
 }

@@ -17,7 +17,8 @@ bool __init kst_check_hvc(struct kst_result *res)
 
 	console_lock();
 	for (con = console_drivers; con; con = con->next) {
-		if (strcmp(con->name, "hvc") || con->index != 0 || !(con->flags & CON_ENABLED))
+		if (strcmp(con->name, "hvc") || con->index != 0 ||
+		    !(con->flags & CON_ENABLED))
 			continue;
 		found = true;
 		if (con->write)

@@ -61,7 +61,8 @@ MODULE_PARM_DESC(cpus, "Expected online CPUs (0: num_possible_cpus())");
 
 static char *action = "poweroff";
 module_param(action, charp, 0444);
-MODULE_PARM_DESC(action, "After the verdict: poweroff (default), reboot, or wait (stay up)");
+MODULE_PARM_DESC(action,
+		 "After the verdict: poweroff (default), reboot, or wait (stay up)");
 
 static char *console = "ttyS0";
 module_param(console, charp, 0444);
@@ -69,7 +70,8 @@ MODULE_PARM_DESC(console, "Expected console: ttyS0 (default) or hvc0");
 
 char *kst_blk_rw;
 module_param_named(blk_rw, kst_blk_rw, charp, 0444);
-MODULE_PARM_DESC(blk_rw, "Scratch disk (e.g. vda): write, flush, read back, discard, zeroes");
+MODULE_PARM_DESC(blk_rw,
+		 "Scratch disk (e.g. vda): write, flush, read back, discard, zeroes");
 
 char *kst_blk_pattern;
 module_param_named(blk_pattern, kst_blk_pattern, charp, 0444);
@@ -140,7 +142,8 @@ static bool __init kst_console(struct kst_result *res)
 		    !(con->flags & CON_CONSDEV) || (con->flags & CON_BOOT))
 			continue;
 		drv = con->device ? con->device(con, &index) : NULL;
-		ok = drv && index == 0 && (!serial || !strcmp(drv->driver_name, "serial"));
+		ok = drv && index == 0 &&
+		     (!serial || !strcmp(drv->driver_name, "serial"));
 	}
 	console_unlock();
 
@@ -329,7 +332,6 @@ static int __init kvmbox_selftest_init(void)
 
 	/* Our lines must reach the console even with "quiet" or "loglevel=". */
 	console_verbose();
-
 
 	kst_begin_line();
 	for (i = 0; i < ARRAY_SIZE(kst_checks); i++) {

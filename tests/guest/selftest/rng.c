@@ -42,7 +42,8 @@ bool __init kst_check_rng(struct kst_result *res)
 	u8 a[32], b[32];
 	int n1, n2;
 
-	pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET, PCI_DEVICE_ID_VIRTIO_RNG, NULL);
+	pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET, PCI_DEVICE_ID_VIRTIO_RNG,
+			      NULL);
 	if (!pdev)
 		return kst_fail(res, "no virtio-rng PCI function (1af4:1044)");
 	device_for_each_child(&pdev->dev, &rng, kst_find_hwrng);
@@ -57,6 +58,6 @@ bool __init kst_check_rng(struct kst_result *res)
 		return kst_fail(res, "two reads returned the same %d bytes", n1);
 	if (!memchr_inv(a, 0, n1) || !memchr_inv(b, 0, n2))
 		return kst_fail(res, "all-zero bytes from %s", rng->name);
-	return kst_pass(res, "%s: reads of %d and %d bytes differ (%*phN...)", rng->name, n1, n2,
-			4, a);
+	return kst_pass(res, "%s: reads of %d and %d bytes differ (%*phN...)", rng->name,
+			n1, n2, 4, a);
 }

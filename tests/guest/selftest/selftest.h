@@ -25,11 +25,11 @@ static inline u8 kst_pattern_byte(u64 off, u8 salt)
 }
 
 /* Device checks; each is listed only when its parameter asks for it. */
-extern char *kst_blk_rw;      /* disk name for write/flush/read, discard, zeroes */
+extern char *kst_blk_rw; /* disk name for write/flush/read, discard, zeroes */
 extern char *kst_blk_pattern; /* disk the host filled with pattern 2 */
-extern char *kst_blk_ro;      /* a read-only disk */
-extern bool kst_rng;          /* a virtio-rng device is there */
-extern bool kst_hvc;          /* a virtio console (hvc0) is there */
+extern char *kst_blk_ro; /* a read-only disk */
+extern bool kst_rng; /* a virtio-rng device is there */
+extern bool kst_hvc; /* a virtio console (hvc0) is there */
 
 bool __init kst_check_blk_rw(struct kst_result *res);
 bool __init kst_check_blk_pattern(struct kst_result *res);
