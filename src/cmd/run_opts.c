@@ -49,7 +49,7 @@ static const struct option run_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "name", required_argument, NULL, OPT_NAME },
-	{ "balloon", no_argument, NULL, OPT_BALLOON },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -88,8 +88,9 @@ void run_usage(FILE *f)
 		"      --name NAME         the VM's name for kvmbox list/stop/stat... (default:\n"
 		"                          vm-PID); its control socket is NAME.sock in\n"
 		"                          $XDG_RUNTIME_DIR/kvmbox (root: /run/kvmbox)\n"
-		"      --balloon           a virtio-balloon device (kvmbox balloon), with\n"
-		"                          statistics, deflate-on-OOM and free page reporting\n"
+		"      --balloon[=report=on|off]  a virtio-balloon device (kvmbox balloon),\n"
+		"                          with statistics, deflate-on-OOM and free page\n"
+		"                          reporting (report=off leaves reporting out)\n"
 		"      --raw FILE          load FILE as flat code and run it (no kernel); it\n"
 		"                          gets COM1, the debug-exit port and a PCI bus\n"
 		"                          with the -d and --rng devices, no interrupts\n"
@@ -252,7 +253,15 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 		return 0;
 	case OPT_BALLOON:
 		cfg->balloon = true;
-		return 0;
+		cfg->balloon_report = true;
+		if (!arg || !strcmp(arg, "report=on"))
+			return 0;
+		if (!strcmp(arg, "report=off")) {
+			cfg->balloon_report = false;
+			return 0;
+		}
+		return kb_err_set(err, -EINVAL,
+				  "--balloon=%s: expected report=on or report=off", arg);
 	case OPT_CONSOLE:
 		if (!strcmp(arg, "serial"))
 			cfg->console = CONSOLE_SERIAL;

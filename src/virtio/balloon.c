@@ -38,6 +38,7 @@ struct vballoon {
 	struct virtio_dev vdev;
 	pthread_mutex_t lock;
 	bool active;
+	bool reporting; /* VIRTIO_BALLOON_F_REPORTING offered */
 	uint32_t num_pages; /* config: target */
 	uint32_t actual; /* config: written by the driver */
 	enum vb_queue role[VIRTIO_MAX_QUEUES]; /* by queue index, from features */
@@ -67,7 +68,7 @@ static uint64_t vb_features(struct virtio_dev *d)
 {
 	return (1ULL << VIRTIO_BALLOON_F_STATS_VQ) |
 	       (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
-	       (1ULL << VIRTIO_BALLOON_F_REPORTING);
+	       (to_vb(d)->reporting ? 1ULL << VIRTIO_BALLOON_F_REPORTING : 0);
 }
 
 static void vb_read_config(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
@@ -286,7 +287,7 @@ static const struct virtio_dev_ops vb_ops = {
 	.destroy = vb_destroy,
 };
 
-struct virtio_dev *virtio_balloon_create(struct kb_err *err)
+struct virtio_dev *virtio_balloon_create(bool reporting, struct kb_err *err)
 {
 	struct vballoon *b = calloc(1, sizeof(*b));
 
@@ -295,6 +296,7 @@ struct virtio_dev *virtio_balloon_create(struct kb_err *err)
 		return NULL;
 	}
 	pthread_mutex_init(&b->lock, NULL);
+	b->reporting = reporting;
 	b->vdev.name = "virtio-balloon";
 	b->vdev.device_id = VIRTIO_ID_BALLOON;
 	b->vdev.config_size = 8; /* num_pages, actual */

@@ -10,7 +10,8 @@
 
 /*
  * virtio-balloon (virtio 1.x, 5.5), device id 5. Features offered:
- * STATS_VQ, DEFLATE_ON_OOM and PAGE_REPORTING. Queues, in the order the
+ * STATS_VQ, DEFLATE_ON_OOM and PAGE_REPORTING (unless created with
+ * @reporting false: --balloon=report=off). Queues, in the order the
  * driver numbers them: inflateq, deflateq, then statsq and reporting_vq
  * when negotiated (absent queues take no index). Pages the guest inflates
  * or reports free are dropped from the host with madvise(MADV_DONTNEED);
@@ -40,7 +41,7 @@ struct virtio_balloon_info {
 	bool guest_stat_present[VIRTIO_BALLOON_NR_GUEST_STATS];
 };
 
-struct virtio_dev *virtio_balloon_create(struct kb_err *err);
+struct virtio_dev *virtio_balloon_create(bool reporting, struct kb_err *err);
 /* Asks the guest to hold @pages 4 KiB pages (config change interrupt). */
 void virtio_balloon_set_target(struct virtio_dev *d, uint64_t pages);
 /* Asks the driver for fresh statistics (they arrive asynchronously). */

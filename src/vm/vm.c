@@ -219,7 +219,7 @@ static int vm_setup_virtio(struct vm *vm, struct kb_err *err)
 	if (!ret && cfg->rng)
 		ret = vm_add_virtio(vm, virtio_rng_create(err), err);
 	if (!ret && cfg->balloon) {
-		struct virtio_dev *b = virtio_balloon_create(err);
+		struct virtio_dev *b = virtio_balloon_create(cfg->balloon_report, err);
 
 		ret = vm_add_virtio(vm, b, err);
 		if (!ret)

@@ -59,6 +59,7 @@ struct vm_config {
 	int nr_disks;
 	bool rng;
 	bool balloon; /* --balloon */
+	bool balloon_report; /* free page reporting offered (report=on) */
 	enum console_kind console;
 	/* both */
 	const char *name; /* --name; NULL: generated */

@@ -64,7 +64,7 @@ static void setup(struct t *t)
 {
 	memset(t, 0, sizeof(*t));
 	assert_int_equal(guest_mem_alloc(&t->m, 4 * MiB, 3ULL << 30), 0);
-	t->d = virtio_balloon_create(NULL);
+	t->d = virtio_balloon_create(true, NULL);
 	assert_non_null(t->d);
 	assert_int_equal(t->d->device_id, VIRTIO_ID_BALLOON);
 	t->d->mem = &t->m;
@@ -116,6 +116,19 @@ static uint16_t used_idx(struct t *t, int q)
 	struct vring_used *used = guest_mem_ptr(&t->m, RING_GPA(q) + 0x2000, 8);
 
 	return used->idx;
+}
+
+static void test_reporting_can_be_left_out(void **state)
+{
+	struct virtio_dev *d = virtio_balloon_create(false, NULL);
+	uint64_t f;
+
+	assert_non_null(d);
+	f = d->ops->features(d);
+	assert_true(f & (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
+	assert_true(f & (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	assert_false(f & (1ULL << VIRTIO_BALLOON_F_REPORTING));
+	d->ops->destroy(d);
 }
 
 static void test_inflate_and_hostile_pfns(void **state)
@@ -203,6 +216,7 @@ static void test_stats_and_reporting(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reporting_can_be_left_out),
 		cmocka_unit_test(test_inflate_and_hostile_pfns),
 		cmocka_unit_test(test_config_and_target),
 		cmocka_unit_test(test_stats_and_reporting),

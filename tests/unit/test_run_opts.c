@@ -197,12 +197,26 @@ static void test_devices(void **state)
 	assert_string_equal(cfg.disks[1].serial, "disk2");
 	assert_true(cfg.rng);
 	assert_int_equal(cfg.console, CONSOLE_VIRTIO);
+	assert_false(cfg.balloon);
+
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon", NULL), 0);
+	assert_true(cfg.balloon && cfg.balloon_report);
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon=report=off",
+			       NULL),
+			 0);
+	assert_true(cfg.balloon && !cfg.balloon_report);
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon=report=on",
+			       NULL),
+			 0);
+	assert_true(cfg.balloon && cfg.balloon_report);
 }
 
 static void test_device_errors(void **state)
 {
 	assert_fails_with("-d '/tmp/a.img,bogus'", "-k", kernel_path, "-d",
 			  "/tmp/a.img,bogus");
+	assert_fails_with("--balloon=report=maybe: expected report=on or report=off",
+			  "-k", kernel_path, "--balloon=report=maybe");
 	assert_fails_with("--console 'vga'", "-k", kernel_path, "--console", "vga");
 	assert_fails_with("--raw has COM1 as its console", "--raw", kernel_path,
 			  "--console", "virtio");
