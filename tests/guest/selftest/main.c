@@ -22,7 +22,9 @@
  * online CPUs (0: num_possible_cpus()); kvmbox_selftest.action=reboot
  * reboots instead of powering off; console=hvc0 expects the virtio console;
  * blk_rw=, blk_pattern=, blk_ro= (disk names), rng=1 and hvc=1 add device
- * checks (see selftest.h).
+ * checks (see selftest.h); net_addr=, net_connect=, net_udp=, net_tcp= the
+ * network checks (net.c); dirty_mb= dirties and frees memory (mem.c).
+ * action=wait opens /dev/console so that magic SysRq works on the 8250.
  *
  * The guest kernel may run ~1000x slower than on hardware (emulated CPL0), so
  * checks wait briefly, and never for an event that may not come: a check
@@ -32,7 +34,10 @@
 #include <linux/console.h>
 #include <linux/cpumask.h>
 #include <linux/delay.h>
+#include <linux/fcntl.h>
+#include <linux/fs.h>
 #include <linux/init.h>
+#include <linux/initrd.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
@@ -88,6 +93,27 @@ MODULE_PARM_DESC(rng, "Check the virtio-rng device");
 bool kst_hvc;
 module_param_named(hvc, kst_hvc, bool, 0444);
 MODULE_PARM_DESC(hvc, "Check the virtio console hvc0");
+
+char *kst_net_addr;
+module_param_named(net_addr, kst_net_addr, charp, 0444);
+MODULE_PARM_DESC(net_addr, "The first non-loopback netdev's IPv4 address");
+
+char *kst_net_connect;
+module_param_named(net_connect, kst_net_connect, charp, 0444);
+MODULE_PARM_DESC(net_connect,
+		 "A.B.C.D:PORT: send KVMBOX-HELLO, expect KVMBOX-WELCOME back");
+
+unsigned int kst_net_udp;
+module_param_named(net_udp, kst_net_udp, uint, 0444);
+MODULE_PARM_DESC(net_udp, "UDP port: echo one datagram back");
+
+unsigned int kst_net_tcp;
+module_param_named(net_tcp, kst_net_tcp, uint, 0444);
+MODULE_PARM_DESC(net_tcp, "TCP port: accept one connection, echo one line");
+
+unsigned int kst_dirty_mb;
+module_param_named(dirty_mb, kst_dirty_mb, uint, 0444);
+MODULE_PARM_DESC(dirty_mb, "MiB to write to and free before the action");
 
 struct kst_check {
 	const char *name; /* no spaces; "BEGIN" and "VERDICT" are taken */
@@ -271,6 +297,31 @@ static bool __init want_hvc(void)
 	return kst_hvc;
 }
 
+static bool __init want_net_addr(void)
+{
+	return kst_net_addr && *kst_net_addr;
+}
+
+static bool __init want_net_connect(void)
+{
+	return kst_net_connect && *kst_net_connect;
+}
+
+static bool __init want_net_udp(void)
+{
+	return kst_net_udp > 0;
+}
+
+static bool __init want_net_tcp(void)
+{
+	return kst_net_tcp > 0;
+}
+
+static bool __init want_dirty(void)
+{
+	return kst_dirty_mb > 0;
+}
+
 /* Everything the checks use runs once, at boot: __init, freed afterwards. */
 static const struct kst_check kst_checks[] __initconst = {
 	{ "console", kst_console },
@@ -284,11 +335,36 @@ static const struct kst_check kst_checks[] __initconst = {
 	{ "blk-ro", kst_check_blk_ro, want_blk_ro },
 	{ "rng", kst_check_rng, want_rng },
 	{ "hvc", kst_check_hvc, want_hvc },
+	{ "net-addr", kst_check_net_addr, want_net_addr },
+	{ "net-connect", kst_check_net_connect, want_net_connect },
+	{ "net-udp", kst_check_net_udp, want_net_udp },
+	{ "net-tcp", kst_check_net_tcp, want_net_tcp },
+	/* Last: memory dirtied and freed just before the action. */
+	{ "dirty", kst_check_dirty, want_dirty },
 };
 
 static bool __init kst_wanted(const struct kst_check *c)
 {
 	return !c->wanted || c->wanted();
+}
+
+/*
+ * The 8250 enables its receive interrupt only while its tty is open, and
+ * with action=wait nothing opens it (no /init). Opened here, and left open,
+ * a serial break then a key reach the magic SysRq handler (break + 'h':
+ * "sysrq: HELP"). The initramfs, which holds /dev/console, is unpacked
+ * asynchronously: wait for it first.
+ */
+static void __init kst_open_console(void)
+{
+	struct file *filp;
+
+	wait_for_initramfs();
+	filp = filp_open("/dev/console", O_RDWR | O_NOCTTY, 0);
+	if (IS_ERR(filp))
+		pr_warn("kvmbox_selftest: cannot open /dev/console (%ld): no SysRq from the serial line\n",
+			PTR_ERR(filp));
+	/* else: kept open for good */
 }
 
 static int kst_power_off(struct sys_off_data *data)
@@ -363,6 +439,7 @@ static int __init kvmbox_selftest_init(void)
 	 * /init would fail where guest user mode cannot make system calls.
 	 */
 	if (!strcmp(action, "wait")) {
+		kst_open_console();
 		pr_info("KVMBOX-SELFTEST WAITING\n");
 		for (;;)
 			msleep(1000);

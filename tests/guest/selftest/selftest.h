@@ -30,11 +30,21 @@ extern char *kst_blk_pattern; /* disk the host filled with pattern 2 */
 extern char *kst_blk_ro; /* a read-only disk */
 extern bool kst_rng; /* a virtio-rng device is there */
 extern bool kst_hvc; /* a virtio console (hvc0) is there */
+extern char *kst_net_addr; /* eth0's expected IPv4 address */
+extern char *kst_net_connect; /* A.B.C.D:PORT to say hello to */
+extern unsigned int kst_net_udp; /* UDP port for one echoed datagram */
+extern unsigned int kst_net_tcp; /* TCP port for one echoed line */
+extern unsigned int kst_dirty_mb; /* MiB to dirty and free */
 
 bool __init kst_check_blk_rw(struct kst_result *res);
 bool __init kst_check_blk_pattern(struct kst_result *res);
 bool __init kst_check_blk_ro(struct kst_result *res);
 bool __init kst_check_rng(struct kst_result *res);
 bool __init kst_check_hvc(struct kst_result *res);
+bool __init kst_check_net_addr(struct kst_result *res);
+bool __init kst_check_net_connect(struct kst_result *res);
+bool __init kst_check_net_udp(struct kst_result *res);
+bool __init kst_check_net_tcp(struct kst_result *res);
+bool __init kst_check_dirty(struct kst_result *res);
 
 #endif
