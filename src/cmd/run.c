@@ -90,6 +90,7 @@ int cmd_run(int argc, char **argv)
 		log_error("run: %s", err.msg);
 		return 1;
 	}
+	cfg.name = name; /* the claimed one: default MAC addresses derive from it */
 	ctl_vm_init(&ctl, name, cfg.nr_cpus, cfg.ram_size);
 	server = ctl_server_start(ret, path, ctl_vm_handle, &ctl, &err);
 	if (!server) {

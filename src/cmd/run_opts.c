@@ -47,6 +47,7 @@ static const struct option run_options[] = {
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "disk", required_argument, NULL, 'd' },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, 'n' },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
@@ -88,6 +89,12 @@ void run_usage(FILE *f)
 		"      --name NAME         the VM's name for kvmbox list/stop/stat... (default:\n"
 		"                          vm-PID); its control socket is NAME.sock in\n"
 		"                          $XDG_RUNTIME_DIR/kvmbox (root: /run/kvmbox)\n"
+		"  -n, --net SPEC          a virtio-net device (eth0, eth1... in order, up to\n"
+		"                          %d; default: none):\n"
+		"                          tap[,ifname=NAME][,vhost=on|off|auto][,mac=MAC]\n"
+		"                          user[,net=10.0.2.0/24][,hostfwd=[tcp|udp]:[HOSTADDR]:\n"
+		"                            HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC]\n"
+		"                          none\n"
 		"      --balloon[=report=on|off]  a virtio-balloon device (kvmbox balloon),\n"
 		"                          with statistics, deflate-on-OOM and free page\n"
 		"                          reporting (report=off leaves reporting out)\n"
@@ -108,7 +115,7 @@ void run_usage(FILE *f)
 		"2 guest kernel panic; 3 guest crashed (triple fault, emulation failure);\n"
 		"128+N stopped by signal N; a write of V to debug-exit port 0x501: V;\n"
 		"kvmbox stop: 0 (graceful or forced).\n",
-		VM_MAX_CPUS, VM_MAX_DISKS);
+		VM_MAX_CPUS, VM_MAX_DISKS, VM_MAX_NICS);
 }
 
 static int check_file(const char *opt, const char *path, struct kb_err *err)
@@ -242,6 +249,18 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, bool *mem_se
 	case OPT_RNG:
 		cfg->rng = true;
 		return 0;
+	case 'n':
+		if (cfg->nr_nics == VM_MAX_NICS)
+			return kb_err_set(err, -E2BIG,
+					  "-n %s: at most %d network devices", arg,
+					  VM_MAX_NICS);
+		ret = net_spec_parse(arg, &cfg->nics[cfg->nr_nics], err);
+		if (ret)
+			return ret;
+		/* "-n none" alone means no network device. */
+		if (cfg->nics[cfg->nr_nics].kind != NET_NONE)
+			cfg->nr_nics++;
+		return 0;
 	case OPT_NAME:
 		if (!ctl_name_valid(arg))
 			return kb_err_set(
@@ -329,7 +348,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg, struct kb_err *
 	cfg->raw_mode = RAW_MODE_REAL;
 	optind = 0; /* full reset: tests call this more than once */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+k:i:p:m:c:d:vh", run_options, NULL)) !=
+	while ((c = getopt_long(argc, argv, "+k:i:p:m:c:d:n:vh", run_options, NULL)) !=
 	       -1) {
 		if (c == 'h') {
 			run_usage(stdout);

@@ -13,6 +13,7 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "vm/vcpu.h"
@@ -201,6 +202,19 @@ static void stat_device(struct virtio_dev *d, struct json_writer *w)
 		jw_u64(w, "requests", s.rx_buffers + s.tx_buffers);
 		jw_u64(w, "bytes", s.rx_bytes + s.tx_bytes);
 		jw_u64(w, "errors", s.rx_dropped);
+	} else if (d->device_id == VIRTIO_ID_NET) {
+		struct virtio_net_stats s;
+
+		virtio_net_get_stats(d, &s);
+		jw_u64(w, "requests", s.rx_frames + s.tx_frames);
+		jw_u64(w, "bytes", s.rx_bytes + s.tx_bytes);
+		jw_u64(w, "errors", s.rx_errors + s.tx_errors);
+		jw_u64(w, "rx_frames", s.rx_frames);
+		jw_u64(w, "rx_bytes", s.rx_bytes);
+		jw_u64(w, "rx_dropped", s.rx_dropped);
+		jw_u64(w, "tx_frames", s.tx_frames);
+		jw_u64(w, "tx_bytes", s.tx_bytes);
+		jw_u64(w, "tx_dropped", s.tx_dropped);
 	} else if (d->device_id == VIRTIO_ID_BALLOON) {
 		struct virtio_balloon_info b;
 

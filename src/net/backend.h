@@ -126,4 +126,10 @@ void net_default_mac(const char *vm_name, int index, uint8_t mac[6]);
 struct net_backend *net_backend_open(const struct net_spec *spec, struct event_loop *loop,
 				     struct kb_err *err);
 
+/* The kinds behind net_backend_open() (src/net/tap.c, src/net/user.c). */
+struct net_backend *net_tap_open(const struct net_spec *spec, struct event_loop *loop,
+				 struct kb_err *err);
+struct net_backend *net_user_open(const struct net_spec *spec, struct event_loop *loop,
+				  struct kb_err *err);
+
 #endif

@@ -26,6 +26,7 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "vm/console.h"
@@ -204,7 +205,25 @@ static int vm_add_virtio(struct vm *vm, struct virtio_dev *vdev, struct kb_err *
 	return 0;
 }
 
-/* Disks first, so that -d order is /dev/vda, vdb... (PCI slot order). */
+/* One -n: its backend (tap, user) and the virtio-net device on top. */
+static int vm_add_nic(struct vm *vm, const struct net_spec *ns, int index,
+		      struct kb_err *err)
+{
+	struct net_backend *be;
+	uint8_t mac[6];
+
+	if (ns->mac_set)
+		memcpy(mac, ns->mac, sizeof(mac));
+	else
+		net_default_mac(vm->cfg->name ? vm->cfg->name : "kvmbox", index, mac);
+	be = net_backend_open(ns, &vm->events, err);
+	if (!be)
+		return err->code ? err->code : -EIO;
+	return vm_add_virtio(vm, virtio_net_create(be, mac, &vm->events, err), err);
+}
+
+/* Disks first, so that -d order is /dev/vda, vdb... (PCI slot order), then
+ * network devices (eth0, eth1...). */
 static int vm_setup_virtio(struct vm *vm, struct kb_err *err)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -216,6 +235,8 @@ static int vm_setup_virtio(struct vm *vm, struct kb_err *err)
 		if (ret)
 			kb_err_prefix(err, "-d %s", cfg->disks[i].file);
 	}
+	for (int i = 0; !ret && i < cfg->nr_nics; i++)
+		ret = vm_add_nic(vm, &cfg->nics[i], i, err);
 	if (!ret && cfg->rng)
 		ret = vm_add_virtio(vm, virtio_rng_create(err), err);
 	if (!ret && cfg->balloon) {

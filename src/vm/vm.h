@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "net/backend.h"
 #include "util/err.h"
 #include "vm/bus.h"
 #include "vm/event.h"
@@ -33,6 +34,7 @@ enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 #define VM_MAX_REGS 20
 #define VM_MAX_VIRTIO 16
 #define VM_MAX_DISKS 8
+#define VM_MAX_NICS 4
 
 struct reg_setting {
 	const char *name;
@@ -57,6 +59,8 @@ struct vm_config {
 	/* devices */
 	struct block_spec disks[VM_MAX_DISKS];
 	int nr_disks;
+	struct net_spec nics[VM_MAX_NICS]; /* -n, "none" left out */
+	int nr_nics;
 	bool rng;
 	bool balloon; /* --balloon */
 	bool balloon_report; /* free page reporting offered (report=on) */

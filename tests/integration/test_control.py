@@ -8,62 +8,28 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from conftest import run_kvmbox
+from guest_proc import BackgroundVM
 
 BOOT_TIMEOUT = 900
 WAITING = b"KVMBOX-SELFTEST WAITING"
 SUBCOMMANDS = ["list", "stop", "pause", "resume", "stat", "balloon", "debug"]
 
 
-class Guest:
-    """One `kvmbox run` in the background; its output is collected by a
-    thread so that the pipe never fills."""
+class Guest(BackgroundVM):
+    """The test kernel waiting in its self-test (action=wait), with a balloon."""
 
-    def __init__(self, kvmbox, kit, name, env, extra=()):
+    def __init__(self, kvmbox, kit, name, env, extra=(), params=""):
         self.name = name
         self.env = env
-        self.out = b""
-        self.lock = threading.Lock()
-        args = [kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "128M",
-                "--name", name, "--balloon", *extra,
-                "-p", "kvmbox_selftest.action=wait"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        while True:
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                return
-            with self.lock:
-                self.out += chunk
-
-    def wait_for(self, needle, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if needle in self.out:
-                    return True
-            if self.proc.poll() is not None:
-                time.sleep(0.5)
-                with self.lock:
-                    return needle in self.out
-            time.sleep(0.5)
-        return False
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.reader.join(timeout=5)
+        super().__init__([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "128M",
+                          "--name", name, "--balloon", *extra,
+                          "-p", ("kvmbox_selftest.action=wait " + params).strip()],
+                         env=env)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +41,16 @@ def rundir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def kernel_has_wait(kit):
+def kernel_has(kit, needle):
     try:
         with open(kit["KVMBOX_KIT_VMLINUX"], "rb") as f:
-            return WAITING in f.read()
+            return needle in f.read()
     except OSError:
         return False
+
+
+def kernel_has_wait(kit):
+    return kernel_has(kit, WAITING)
 
 
 @pytest.fixture(scope="module")
@@ -297,16 +267,58 @@ def test_balloon_inflation(kvmbox, guest, rundir):
     assert ctl(kvmbox, env, "balloon", "t1", "--set", "128M").returncode == 0
 
 
-def test_balloon_returns_dirtied_memory_to_the_host():
-    """Inflation must lower kvmbox's RSS for pages the guest had dirtied.
+def test_balloon_returns_dirtied_memory_to_the_host(kvmbox, kvm, kit, rundir):
+    """Pages the guest had dirtied and the balloon takes leave kvmbox's RSS.
 
-    Not testable yet: the test guest (a kernel waiting in its self-test)
-    never touches the memory the balloon takes, so those pages were never
-    resident on the host and giving them back cannot lower the RSS
-    (measured: 29.78 MB before, 29.88 MB after an 80 MiB inflation). It needs
-    a self-test option that dirties and frees memory first (issue 5).
+    The guest dirties 64 MiB (one byte per page) and frees it before it
+    waits; free page reporting is off (--balloon=report=off) so that the
+    memory stays resident until the inflation gives it back.
     """
-    pytest.skip("needs a test guest that dirties memory before inflation (issue 5 open)")
+    if not kernel_has(kit, b"dirty_mb"):
+        pytest.skip("the kit's test kernel has no kvmbox_selftest.dirty_mb: "
+                    "rebuild it with tools/build-guest-kit")
+    d, env = rundir
+    g = Guest(kvmbox, kit, "t4", env, extra=("--balloon=report=off",),
+              params="kvmbox_selftest.dirty_mb=64")
+    try:
+        if not g.wait_for(WAITING, BOOT_TIMEOUT):
+            pytest.fail("no KVMBOX-SELFTEST WAITING:\n"
+                        + g.out.decode(errors="replace")[-3000:])
+        assert b"KVMBOX-SELFTEST dirty PASS" in g.out
+        before = stat(kvmbox, env, "t4")
+        rss0 = before["memory"]["host_rss_bytes"]
+        assert rss0 >= 64 << 20, rss0  # the dirtied pages are resident
+        assert before["balloon"]["reported_bytes"] == 0
+        r = ctl(kvmbox, env, "balloon", "t4", "--set", "48M")
+        assert r.returncode == 0, r.stderr
+        want = (128 - 48) << 20
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            s = stat(kvmbox, env, "t4")
+            if s["balloon"]["actual_bytes"] >= want:
+                break
+            time.sleep(2)
+        rss1 = s["memory"]["host_rss_bytes"]
+        print(f"rss before {rss0 / 2**20:.1f} MiB, after inflating by 80 MiB "
+              f"{rss1 / 2**20:.1f} MiB")
+        assert s["balloon"]["actual_bytes"] >= want
+        assert rss0 - rss1 >= 32 << 20, (rss0, rss1)
+    finally:
+        g.kill()
+        sock = os.path.join(d, "t4.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
+def test_debug_sysrq(kvmbox, kit, guest, rundir):
+    if not kernel_has(kit, b"CONFIG_MAGIC_SYSRQ") and not kernel_has(kit, b"sysrq: "):
+        pytest.skip("the kit's test kernel has no magic SysRq")
+    _, env = rundir
+    r = ctl(kvmbox, env, "debug", "t1", "--sysrq", "h")
+    assert r.returncode == 0, r.stderr
+    assert guest.wait_for(b"sysrq: HELP", 120), guest.out.decode(errors="replace")[-2000:]
+    assert guest.proc.poll() is None
+    assert ctl(kvmbox, env, "debug", "t1", "--sysrq", "").returncode != 0
 
 
 def test_stop_graceful(kvmbox, guest, rundir):

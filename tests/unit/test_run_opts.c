@@ -201,13 +201,11 @@ static void test_devices(void **state)
 
 	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon", NULL), 0);
 	assert_true(cfg.balloon && cfg.balloon_report);
-	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon=report=off",
-			       NULL),
-			 0);
+	assert_int_equal(
+		parse(&cfg, &err, "-k", kernel_path, "--balloon=report=off", NULL), 0);
 	assert_true(cfg.balloon && !cfg.balloon_report);
-	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon=report=on",
-			       NULL),
-			 0);
+	assert_int_equal(
+		parse(&cfg, &err, "-k", kernel_path, "--balloon=report=on", NULL), 0);
 	assert_true(cfg.balloon && cfg.balloon_report);
 }
 
