@@ -117,11 +117,15 @@ def assert_checks(vm, rc, checks):
 def test_user_mode_dhcp_forwards_and_connect_out(kvmbox, kvm, kit):
     svc = HelloService()
     tcp_port, udp_port = free_port(), free_port(socket.SOCK_DGRAM)
+    # Two NICs: eth0 with the forwards, eth1 on a network of its own (DHCP
+    # only on eth0: ip= names it).
     vm = BackgroundVM([
         kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "128M", "-n",
         f"user,hostfwd=tcp:127.0.0.1:{tcp_port}-:{GUEST_TCP},"
-        f"hostfwd=udp:127.0.0.1:{udp_port}-:{GUEST_UDP}",
-        "-p", "ip=dhcp kvmbox_selftest.cpus=1 kvmbox_selftest.net_addr=10.0.2.15 "
+        f"hostfwd=udp:127.0.0.1:{udp_port}-:{GUEST_UDP},mac=02:00:00:00:02:0f",
+        "-n", "user,net=10.0.5.0/24,mac=02:00:00:00:05:0f",
+        "-p", "ip=::::kvmbox:eth0:dhcp kvmbox_selftest.cpus=1 "
+        "kvmbox_selftest.net_devs=2 kvmbox_selftest.net_addr=10.0.2.15 "
         f"kvmbox_selftest.net_connect=10.0.2.2:{svc.port} "
         f"kvmbox_selftest.net_udp={GUEST_UDP} kvmbox_selftest.net_tcp={GUEST_TCP}"])
     try:
@@ -134,8 +138,12 @@ def test_user_mode_dhcp_forwards_and_connect_out(kvmbox, kvm, kit):
         line = b"tcp through hostfwd " + os.urandom(8).hex().encode() + b"\n"
         assert tcp_echo("127.0.0.1", tcp_port, line) == line, vm.text()
         rc = vm.wait(timeout=300)
-        assert_checks(vm, rc, ["net-addr", "net-connect", "net-udp", "net-tcp"])
-        assert "10.0.2.15" in vm.text(20000)  # the address DHCP gave
+        assert_checks(vm, rc, ["net-devs", "net-addr", "net-connect", "net-udp",
+                               "net-tcp"])
+        out = vm.text(40000)
+        assert "net-devs PASS 2: eth0 02:00:00:00:02:0f eth1 02:00:00:00:05:0f" \
+            in out, out
+        assert "my address is 10.0.2.15" in out  # the address DHCP gave
     finally:
         vm.kill()
         svc.close()

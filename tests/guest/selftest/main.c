@@ -98,6 +98,10 @@ char *kst_net_addr;
 module_param_named(net_addr, kst_net_addr, charp, 0444);
 MODULE_PARM_DESC(net_addr, "The first non-loopback netdev's IPv4 address");
 
+unsigned int kst_net_devs;
+module_param_named(net_devs, kst_net_devs, uint, 0444);
+MODULE_PARM_DESC(net_devs, "How many virtio-net devices there are (0: no check)");
+
 char *kst_net_connect;
 module_param_named(net_connect, kst_net_connect, charp, 0444);
 MODULE_PARM_DESC(net_connect,
@@ -297,6 +301,11 @@ static bool __init want_hvc(void)
 	return kst_hvc;
 }
 
+static bool __init want_net_devs(void)
+{
+	return kst_net_devs > 0;
+}
+
 static bool __init want_net_addr(void)
 {
 	return kst_net_addr && *kst_net_addr;
@@ -335,6 +344,7 @@ static const struct kst_check kst_checks[] __initconst = {
 	{ "blk-ro", kst_check_blk_ro, want_blk_ro },
 	{ "rng", kst_check_rng, want_rng },
 	{ "hvc", kst_check_hvc, want_hvc },
+	{ "net-devs", kst_check_net_devs, want_net_devs },
 	{ "net-addr", kst_check_net_addr, want_net_addr },
 	{ "net-connect", kst_check_net_connect, want_net_connect },
 	{ "net-udp", kst_check_net_udp, want_net_udp },

@@ -3,6 +3,8 @@
  * Network checks over virtio-net, with kernel sockets (guest user space
  * cannot make system calls on PVM hosts):
  *
+ *   net-devs     there are net_devs virtio-net netdevs (names and MACs
+ *                listed, in order)
  *   net-addr     the first non-loopback netdev is up and has the IPv4
  *                address that ip= on the command line gave it
  *   net-connect  TCP client: "KVMBOX-HELLO\n" out, "KVMBOX-WELCOME\n" back
@@ -24,6 +26,7 @@
 #include <linux/netdevice.h>
 #include <linux/printk.h>
 #include <linux/rcupdate.h>
+#include <linux/rtnetlink.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
 #include <linux/string.h>
@@ -41,6 +44,36 @@
 
 static const char kst_hello[] __initconst = "KVMBOX-HELLO\n";
 static const char kst_welcome[] __initconst = "KVMBOX-WELCOME\n";
+
+bool __init kst_check_net_devs(struct kst_result *res)
+{
+	struct net_device *dev;
+	char seen[128] = "";
+	size_t len = 0;
+	unsigned int n = 0, other = 0;
+
+	rtnl_lock();
+	for_each_netdev(&init_net, dev)
+	{
+		struct device *parent = dev->dev.parent;
+
+		if (dev->flags & IFF_LOOPBACK)
+			continue;
+		if (!parent || !parent->driver ||
+		    strcmp(parent->driver->name, "virtio_net")) {
+			other++;
+			continue;
+		}
+		n++;
+		len += scnprintf(seen + len, sizeof(seen) - len, " %s %pM", dev->name,
+				 dev->dev_addr);
+	}
+	rtnl_unlock();
+	if (n != kst_net_devs || other)
+		return kst_fail(res, "%u virtio-net devices (%u others), not %u:%s", n,
+				other, kst_net_devs, seen);
+	return kst_pass(res, "%u:%s", n, seen);
+}
 
 bool __init kst_check_net_addr(struct kst_result *res)
 {

@@ -30,6 +30,7 @@ extern char *kst_blk_pattern; /* disk the host filled with pattern 2 */
 extern char *kst_blk_ro; /* a read-only disk */
 extern bool kst_rng; /* a virtio-rng device is there */
 extern bool kst_hvc; /* a virtio console (hvc0) is there */
+extern unsigned int kst_net_devs; /* virtio-net devices expected */
 extern char *kst_net_addr; /* eth0's expected IPv4 address */
 extern char *kst_net_connect; /* A.B.C.D:PORT to say hello to */
 extern unsigned int kst_net_udp; /* UDP port for one echoed datagram */
@@ -41,6 +42,7 @@ bool __init kst_check_blk_pattern(struct kst_result *res);
 bool __init kst_check_blk_ro(struct kst_result *res);
 bool __init kst_check_rng(struct kst_result *res);
 bool __init kst_check_hvc(struct kst_result *res);
+bool __init kst_check_net_devs(struct kst_result *res);
 bool __init kst_check_net_addr(struct kst_result *res);
 bool __init kst_check_net_connect(struct kst_result *res);
 bool __init kst_check_net_udp(struct kst_result *res);
