@@ -199,6 +199,19 @@ static void test_devices(void **state)
 	assert_int_equal(cfg.console, CONSOLE_VIRTIO);
 	assert_false(cfg.balloon);
 
+	assert_int_equal(cfg.nr_nics, 0);
+
+	/* -n: in order; "none" adds nothing. */
+	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "-n", "user", "-n", "none",
+			       "--net", "tap,ifname=kb7,mac=02:00:00:00:00:07", NULL),
+			 0);
+	assert_int_equal(cfg.nr_nics, 2);
+	assert_int_equal(cfg.nics[0].kind, NET_USER);
+	assert_int_equal(cfg.nics[1].kind, NET_TAP);
+	assert_string_equal(cfg.nics[1].ifname, "kb7");
+	assert_true(cfg.nics[1].mac_set);
+	assert_int_equal(cfg.nics[1].mac[5], 7);
+
 	assert_int_equal(parse(&cfg, &err, "-k", kernel_path, "--balloon", NULL), 0);
 	assert_true(cfg.balloon && cfg.balloon_report);
 	assert_int_equal(
@@ -215,6 +228,9 @@ static void test_device_errors(void **state)
 			  "/tmp/a.img,bogus");
 	assert_fails_with("--balloon=report=maybe: expected report=on or report=off",
 			  "-k", kernel_path, "--balloon=report=maybe");
+	assert_fails_with("-n bogus", "-k", kernel_path, "-n", "bogus");
+	assert_fails_with("at most 4 network devices", "-k", kernel_path, "-n", "user",
+			  "-n", "user", "-n", "user", "-n", "user", "-n", "user");
 	assert_fails_with("--console 'vga'", "-k", kernel_path, "--console", "vga");
 	assert_fails_with("--raw has COM1 as its console", "--raw", kernel_path,
 			  "--console", "virtio");
