@@ -53,6 +53,19 @@ def arg_parser(description):
     return p
 
 
+def add_run_args(p, runtime, ramp, repeat_per):
+    """--runtime, --ramp and --repeat, for the harnesses that measure a rate
+    for RUNTIME seconds after RAMP, kvmbox's runs interleaved with its
+    peer's; repeat_per says what a run is repeated for ("case and side")."""
+    p.add_argument("--runtime", type=float, default=runtime,
+                   help="measured seconds per run (default %g)" % runtime)
+    p.add_argument("--ramp", type=float, default=ramp,
+                   help="seconds run before measuring (default %g)" % ramp)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per %s, interleaved; medians are printed "
+                        "(default 3)" % repeat_per)
+
+
 def kvmbox_path(args):
     path = args.kvmbox or os.path.join(args.build_dir, "kvmbox")
     if not os.access(path, os.X_OK):

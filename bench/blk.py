@@ -292,13 +292,7 @@ def pick_engine(fio, disk, size):
 
 def main():
     ap = bl.arg_parser(__doc__.splitlines()[0])
-    ap.add_argument("--runtime", type=float, default=1.0,
-                    help="measured seconds per run (default 1)")
-    ap.add_argument("--ramp", type=float, default=0.3,
-                    help="seconds run before measuring (default 0.3)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per workload and tool, interleaved; medians are "
-                         "printed (default 3)")
+    bl.add_run_args(ap, runtime=1.0, ramp=0.3, repeat_per="workload and tool")
     ap.add_argument("--size", default="1G",
                     help="disk file size (default 1G; made smaller if the file "
                          "system has less than 4 times that free)")

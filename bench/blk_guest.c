@@ -36,11 +36,10 @@
  *   (ops, bytes, ticks, kicks: after the ramp; all_ops: ramp included)
  *   KBBLK end TSC
  * and the exit status through the debug-exit port: 0 done, 0x40+ an error
- * (the line before says which).
+ * (the line before says which). PCI, virtio transport and COM1 helpers:
+ * guest_lib.c, shared with net_guest.c.
  */
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "guest_virtio.h"
 
 /* Guest-physical (= virtual, identity-mapped) layout. The program is at
  * 0x100000 (1 MiB), kvmbox puts the stack at the top of RAM. */
@@ -51,74 +50,15 @@
 #define SLOT_TABLE_MAX ((SLOT_SIZE - SLOT_TABLE_OFF) / 16)
 #define DATA_BASE 0x1000000UL /* 16 MiB: per slot, request size bytes */
 
-#define QSIZE 256
 #define SECTOR 512
 
-#define COM1 0x3f8
-#define DEBUG_EXIT 0x501
-#define PCI_ADDR 0xcf8
-#define PCI_DATA 0xcfc
-
-/* virtio 1.x (the spec's names, written out here). */
-#define VIRTIO_VENDOR 0x1af4
+/* virtio-blk (the spec's names, written out here). */
 #define VIRTIO_BLK_MODERN 0x1042
-#define CAP_VNDR 0x09
-#define CFG_COMMON 1
-#define CFG_NOTIFY 2
-#define CFG_DEVICE 4
-#define ST_ACK 1
-#define ST_DRIVER 2
-#define ST_DRIVER_OK 4
-#define ST_FEATURES_OK 8
 #define F_BLK_SEG_MAX 2
 #define F_BLK_FLUSH 9
 #define F_INDIRECT 28
-#define F_VERSION_1 32
-#define DESC_NEXT 1
-#define DESC_WRITE 2
-#define DESC_INDIRECT 4
-#define AVAIL_NO_INTERRUPT 1
-#define USED_NO_NOTIFY 1
 #define BLK_T_IN 0
 #define BLK_T_OUT 1
-
-/* Common configuration offsets. */
-#define CC_DFSELECT 0x00
-#define CC_DF 0x04
-#define CC_GFSELECT 0x08
-#define CC_GF 0x0c
-#define CC_STATUS 0x14
-#define CC_QSELECT 0x16
-#define CC_QSIZE 0x18
-#define CC_QENABLE 0x1c
-#define CC_QNOTIFY_OFF 0x1e
-#define CC_QDESC 0x20
-#define CC_QAVAIL 0x28
-#define CC_QUSED 0x30
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[QSIZE];
-};
-
-struct used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct used {
-	uint16_t flags;
-	uint16_t idx;
-	struct used_elem ring[QSIZE];
-};
 
 struct blk_hdr {
 	uint32_t type;
@@ -126,269 +66,26 @@ struct blk_hdr {
 	uint64_t sector;
 };
 
-/* Port I/O and MMIO. */
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
+const char guest_tag[] = "KBBLK";
 
-static inline void outl(uint16_t port, uint32_t v)
-{
-	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint32_t inl(uint16_t port)
-{
-	uint32_t v;
-
-	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static inline uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return (uint64_t)hi << 32 | lo;
-}
-
-static inline void barrier(void)
-{
-	__asm__ volatile("" ::: "memory");
-}
-
-static inline void mfence(void)
-{
-	__asm__ volatile("mfence" ::: "memory");
-}
-
-static inline void cpu_relax(void)
-{
-	__asm__ volatile("pause" ::: "memory");
-}
-
-#define MMIO8(a) (*(volatile uint8_t *)(uintptr_t)(a))
-#define MMIO16(a) (*(volatile uint16_t *)(uintptr_t)(a))
-#define MMIO32(a) (*(volatile uint32_t *)(uintptr_t)(a))
-#define VOL16(x) (*(volatile uint16_t *)&(x))
-
-/* The compiler may emit calls to these even when freestanding. */
-void *memset(void *d, int c, size_t n)
-{
-	uint8_t *p = d;
-
-	while (n--)
-		*p++ = (uint8_t)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	uint8_t *p = d;
-	const uint8_t *q = s;
-
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-/* COM1 output, one `out` per byte. */
-static void puts_(const char *s)
-{
-	while (*s)
-		outb(COM1, (uint8_t)*s++);
-}
-
-static void putu(uint64_t v)
-{
-	char buf[24];
-	int i = sizeof(buf) - 1;
-
-	buf[i] = 0;
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	puts_(&buf[i]);
-}
-
-static void putx(uint64_t v)
-{
-	char buf[20];
-	int i = sizeof(buf) - 1;
-
-	buf[i] = 0;
-	do {
-		buf[--i] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	puts_("0x");
-	puts_(&buf[i]);
-}
-
-static __attribute__((noreturn)) void exit_(int code)
-{
-	outb(DEBUG_EXIT, (uint8_t)code);
-	for (;;)
-		cpu_relax();
-}
-
-static __attribute__((noreturn)) void die(const char *msg, int code)
-{
-	puts_("KBBLK error ");
-	puts_(msg);
-	puts_("\n");
-	exit_(code);
-}
-
-/* PCI configuration mechanism #1, bus 0. */
-static uint32_t pci_read32(int slot, int off)
-{
-	outl(PCI_ADDR, 0x80000000u | (uint32_t)slot << 11 | (uint32_t)(off & 0xfc));
-	return inl(PCI_DATA);
-}
-
-static void pci_write32(int slot, int off, uint32_t v)
-{
-	outl(PCI_ADDR, 0x80000000u | (uint32_t)slot << 11 | (uint32_t)(off & 0xfc));
-	outl(PCI_DATA, v);
-}
-
-static uint8_t pci_read8(int slot, int off)
-{
-	return (uint8_t)(pci_read32(slot, off) >> (8 * (off & 3)));
-}
-
-/* The device, once found. */
-static uintptr_t common, notify, devcfg;
-static uint32_t notify_mult;
+/* Queue 0, once set up. */
 static struct desc *const desc = (struct desc *)RING_BASE;
-static struct avail *const avail = (struct avail *)(RING_BASE + 0x1000);
-static struct used *const used = (struct used *)(RING_BASE + 0x2000);
+static struct avail *const avail = (struct avail *)(RING_BASE + RING_AVAIL_OFF);
+static struct used *const used = (struct used *)(RING_BASE + RING_USED_OFF);
 static uintptr_t kick_addr;
-
-static uint64_t bar_address(int slot, int bar)
-{
-	uint32_t lo = pci_read32(slot, 0x10 + 4 * bar);
-	uint64_t a = lo & ~0xfULL;
-
-	if (lo & 1)
-		die("virtio BAR is an I/O BAR", 0x41);
-	if ((lo & 6) == 4)
-		a |= (uint64_t)pci_read32(slot, 0x14 + 4 * bar) << 32;
-	return a;
-}
-
-static int find_device(void)
-{
-	for (int slot = 0; slot < 32; slot++) {
-		uint32_t id = pci_read32(slot, 0);
-
-		if ((id & 0xffff) == VIRTIO_VENDOR && (id >> 16) == VIRTIO_BLK_MODERN)
-			return slot;
-	}
-	return -1;
-}
-
-/* Walks the vendor capabilities: common, notify and device configuration. */
-static void find_caps(int slot)
-{
-	uint8_t p;
-
-	if (!(pci_read32(slot, 0x04) >> 16 & 0x10))
-		die("virtio device without a capability list", 0x42);
-	for (p = pci_read8(slot, 0x34) & 0xfc; p; p = pci_read8(slot, p + 1) & 0xfc) {
-		uint8_t type, bar;
-		uint64_t base;
-		uint32_t off;
-
-		if (pci_read8(slot, p) != CAP_VNDR)
-			continue;
-		type = pci_read8(slot, p + 3);
-		bar = pci_read8(slot, p + 4);
-		off = pci_read32(slot, p + 8);
-		if (type != CFG_COMMON && type != CFG_NOTIFY && type != CFG_DEVICE)
-			continue;
-		base = bar_address(slot, bar);
-		if (type == CFG_COMMON)
-			common = base + off;
-		else if (type == CFG_DEVICE)
-			devcfg = base + off;
-		else {
-			notify = base + off;
-			notify_mult = pci_read32(slot, p + 16);
-		}
-	}
-	if (!common || !notify || !devcfg)
-		die("virtio capabilities missing", 0x43);
-}
-
-static void set_status(uint8_t s)
-{
-	MMIO8(common + CC_STATUS) = s;
-}
-
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	MMIO32(common + CC_DFSELECT) = 0;
-	f = MMIO32(common + CC_DF);
-	MMIO32(common + CC_DFSELECT) = 1;
-	return f | (uint64_t)MMIO32(common + CC_DF) << 32;
-}
-
-static void driver_features(uint64_t f)
-{
-	MMIO32(common + CC_GFSELECT) = 0;
-	MMIO32(common + CC_GF) = (uint32_t)f;
-	MMIO32(common + CC_GFSELECT) = 1;
-	MMIO32(common + CC_GF) = (uint32_t)(f >> 32);
-}
-
-static void write64(uintptr_t a, uint64_t v)
-{
-	MMIO32(a) = (uint32_t)v;
-	MMIO32(a + 4) = (uint32_t)(v >> 32);
-}
 
 /* Reset, features, queue 0, DRIVER_OK (virtio 1.x 3.1.1). */
 static void device_init(void)
 {
 	uint64_t want = 1ULL << F_VERSION_1 | 1ULL << F_INDIRECT | 1ULL << F_BLK_FLUSH |
 			1ULL << F_BLK_SEG_MAX;
-	uint64_t have;
-	uint16_t qmax;
 
-	set_status(0);
-	while (MMIO8(common + CC_STATUS))
-		cpu_relax();
-	set_status(ST_ACK);
-	set_status(ST_ACK | ST_DRIVER);
-	have = device_features();
-	if ((have & want) != want)
+	virtio_reset();
+	if ((device_features() & want) != want)
 		die("device lacks VERSION_1, INDIRECT_DESC, FLUSH or SEG_MAX", 0x44);
-	driver_features(want);
-	set_status(ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-	if (!(MMIO8(common + CC_STATUS) & ST_FEATURES_OK))
-		die("FEATURES_OK refused", 0x45);
-
-	MMIO16(common + CC_QSELECT) = 0;
-	qmax = MMIO16(common + CC_QSIZE);
-	if (qmax < QSIZE)
-		die("queue 0 is smaller than 256", 0x46);
-	MMIO16(common + CC_QSIZE) = QSIZE;
-	memset((void *)RING_BASE, 0, 0x3000);
-	avail->flags = AVAIL_NO_INTERRUPT;
-	write64(common + CC_QDESC, RING_BASE);
-	write64(common + CC_QAVAIL, RING_BASE + 0x1000);
-	write64(common + CC_QUSED, RING_BASE + 0x2000);
-	kick_addr = notify + (uintptr_t)MMIO16(common + CC_QNOTIFY_OFF) * notify_mult;
-	MMIO16(common + CC_QENABLE) = 1;
-	set_status(ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
-	if (MMIO8(common + CC_STATUS) & 0x40)
-		die("device needs reset after DRIVER_OK", 0x47);
+	virtio_set_features(want);
+	kick_addr = queue_init(0, RING_BASE);
+	virtio_driver_ok();
 }
 
 /* xorshift64*: random 4 KiB-aligned offsets. */
@@ -481,13 +178,11 @@ int bench_main(uint64_t op, uint64_t size, uint64_t depth, uint64_t flags,
 	uint32_t seg_max;
 	bool measuring = false, stopping = false;
 	uint32_t in_flight = 0;
-	int slot = find_device();
+	int slot = find_device(VIRTIO_BLK_MODERN);
 
 	if (slot < 0)
 		die("no virtio-blk device (1af4:1042) on PCI bus 0", 0x40);
-	/* Memory decoding and bus mastering on (kvmbox already turns them on). */
-	pci_write32(slot, 0x04, (pci_read32(slot, 0x04) & 0xffff) | 0x6);
-	find_caps(slot);
+	virtio_setup(slot);
 	device_init();
 	capacity = MMIO32(devcfg) | (uint64_t)MMIO32(devcfg + 4) << 32;
 	seg_max = MMIO32(devcfg + 12);
@@ -511,8 +206,7 @@ int bench_main(uint64_t op, uint64_t size, uint64_t depth, uint64_t flags,
 		die("disk smaller than one request", 0x4b);
 
 	puts_("KBBLK dev 00:");
-	outb(COM1, (uint8_t) "0123456789abcdef"[slot >> 4]);
-	outb(COM1, (uint8_t) "0123456789abcdef"[slot & 15]);
+	putx8((uint8_t)slot);
 	puts_(".0 common ");
 	putx(common);
 	puts_(" capacity ");
@@ -600,16 +294,3 @@ int bench_main(uint64_t op, uint64_t size, uint64_t depth, uint64_t flags,
 	set_status(0);
 	return 0;
 }
-
-/* Entry: kvmbox sets the registers, which are bench_main's arguments; its
- * return value goes to the debug-exit port. */
-__asm__(".section .text.start, \"ax\"\n"
-	".globl _start\n"
-	"_start:\n"
-	"	andq $-16, %rsp\n"
-	"	call bench_main\n"
-	"	movw $0x501, %dx\n"
-	"	outb %al, %dx\n"
-	"1:	pause\n"
-	"	jmp 1b\n"
-	".previous\n");

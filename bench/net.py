@@ -263,13 +263,7 @@ def crossed(mode, res):
 
 def main():
     ap = bl.arg_parser(__doc__.splitlines()[0])
-    ap.add_argument("--runtime", type=float, default=2.0,
-                    help="measured seconds per run (default 2)")
-    ap.add_argument("--ramp", type=float, default=0.5,
-                    help="seconds run before measuring (default 0.5)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per case and side, interleaved; medians are printed "
-                         "(default 3)")
+    bl.add_run_args(ap, runtime=2.0, ramp=0.5, repeat_per="case and side")
     ap.add_argument("--sizes", default="60,1514",
                     help="frame sizes in bytes, Ethernet header included, FCS "
                          "not (default 60,1514: 64- and 1518-byte frames on a "

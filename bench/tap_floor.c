@@ -20,8 +20,8 @@
  *	32) for SECONDS or until SIGTERM/SIGINT: the frames then arrive on
  *	the tap's file descriptor (kvmbox's, or "tap_floor rx"'s).
  *
- * SIZE: Ethernet frame bytes, no FCS, 60..1514; the frame is byte for byte
- * the one bench/net_guest.c sends. Output, one line each:
+ * SIZE: Ethernet frame bytes, no FCS, 60..1514; the frame (bench/frame.h) is
+ * byte for byte the one bench/net_guest.c sends. Output, one line each:
  *   KBFLOOR ready
  *   KBFLOOR result frames N bytes N ns N all_frames N
  *   KBFLOOR host rx_packets N rx_dropped N tx_packets N tx_dropped N
@@ -48,10 +48,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 
-#define NET_HDR_LEN 12
-#define FRAME_MIN 60
-#define FRAME_MAX 1514
-#define BUF_SIZE 2048
+#include "frame.h"
+
 #define BATCH 32
 
 static volatile sig_atomic_t stop;
@@ -68,46 +66,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint16_t csum16(const uint8_t *p, int len)
-{
-	uint32_t sum = 0;
-
-	for (int i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* The same frame as bench/net_guest.c's build_frame(). */
-static void build_frame(uint8_t *f, uint32_t len)
-{
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00 };
-	uint8_t *ip = f + 14, *udp = f + 34;
-	uint32_t ip_len = len - 14, udp_len = len - 34;
-	uint16_t sum;
-
-	memset(f, 0, len);
-	memcpy(f, eth, sizeof(eth));
-	ip[0] = 0x45;
-	ip[2] = (uint8_t)(ip_len >> 8);
-	ip[3] = (uint8_t)ip_len;
-	ip[6] = 0x40; /* DF */
-	ip[8] = 64; /* TTL */
-	ip[9] = 17; /* UDP */
-	ip[12] = 10, ip[13] = 77, ip[14] = 0, ip[15] = 1;
-	ip[16] = 10, ip[17] = 77, ip[18] = 0, ip[19] = 2;
-	sum = csum16(ip, 20);
-	ip[10] = (uint8_t)(sum >> 8);
-	ip[11] = (uint8_t)sum;
-	udp[1] = 9;
-	udp[3] = 9;
-	udp[4] = (uint8_t)(udp_len >> 8);
-	udp[5] = (uint8_t)udp_len;
-	for (uint32_t i = 42; i < len; i++)
-		f[i] = (uint8_t)i;
 }
 
 static int link_up(const char *ifname)

@@ -21,38 +21,14 @@
 #include <cmocka.h>
 
 #include "block/block.h"
+#include "expect_msg.h"
 #include "vm/event.h"
 
 #define FILE_SIZE (1 << 20)
 
 /* ---- Spec parsing ---- */
 
-static void parse_ok(const char *s, struct block_spec *sp)
-{
-	struct kb_err err = { 0 };
-
-	if (block_parse_spec(s, sp, &err))
-		fail_msg("'%s' refused: %s", s, err.msg);
-}
-
-/* The spec is refused and the message holds each of the @n words. */
-static void parse_bad(const char *s, int n, ...)
-{
-	struct kb_err err = { 0 };
-	struct block_spec sp;
-	va_list ap;
-
-	assert_true(block_parse_spec(s, &sp, &err) < 0);
-	assert_true(err.code < 0);
-	va_start(ap, n);
-	for (int i = 0; i < n; i++) {
-		const char *w = va_arg(ap, const char *);
-
-		if (!strstr(err.msg, w))
-			fail_msg("'%s': message '%s' does not name '%s'", s, err.msg, w);
-	}
-	va_end(ap);
-}
+DEFINE_PARSE_CHECKS(struct block_spec, block_parse_spec, "")
 
 static void test_spec_good(void **state)
 {

@@ -16,106 +16,53 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "fake_virtq.h"
 #include "virtio/balloon.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
 #include "vm/memory.h"
 
-#define MiB (1ULL << 20)
 #define QSIZE 16
-#define RING_GPA(q) (0x10000ULL + (uint64_t)(q)*0x4000)
 #define BUF_GPA 0x80000ULL
 #define PAGE_GPA 0x200000ULL /* the page the guest gives away */
 
 struct t {
-	struct guest_mem m;
+	struct fake_guest g;
 	struct virtio_dev *d;
-	uint16_t avail_idx[4];
-	atomic_int notified;
-	atomic_int config_changes;
-};
-
-static void tp_notify_queue(struct virtio_dev *d, int q)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->notified, 1);
-}
-
-static void tp_notify_config(struct virtio_dev *d)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->config_changes, 1);
-}
-
-static void tp_needs_reset(struct virtio_dev *d)
-{
-	fail_msg("the device asked for a reset");
-}
-
-static const struct virtio_transport_ops tp = {
-	.notify_queue = tp_notify_queue,
-	.notify_config = tp_notify_config,
-	.needs_reset = tp_needs_reset,
 };
 
 static void setup(struct t *t)
 {
 	memset(t, 0, sizeof(*t));
-	assert_int_equal(guest_mem_alloc(&t->m, 4 * MiB, 3ULL << 30), 0);
+	fg_init(&t->g, 4 * MiB);
+	t->g.no_reset = true;
 	t->d = virtio_balloon_create(true, NULL);
 	assert_non_null(t->d);
 	assert_int_equal(t->d->device_id, VIRTIO_ID_BALLOON);
-	t->d->mem = &t->m;
-	t->d->transport_ops = &tp;
-	t->d->transport = t;
+	fg_attach(&t->g, t->d);
 	t->d->features = t->d->ops->features(t->d);
 	assert_true(t->d->features & (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 	assert_true(t->d->features & (1ULL << VIRTIO_BALLOON_F_REPORTING));
-	for (int q = 0; q < 4; q++) {
-		struct virtq *vq = &t->d->vq[q];
-
-		virtq_reset(vq);
-		vq->size = QSIZE;
-		vq->desc_gpa = RING_GPA(q);
-		vq->avail_gpa = RING_GPA(q) + 0x1000;
-		vq->used_gpa = RING_GPA(q) + 0x2000;
-		vq->ready = true;
-		assert_int_equal(virtq_start(vq, &t->m, false, false), 0);
-	}
-	assert_int_equal(t->d->ops->activate(t->d), 0);
+	for (int q = 0; q < 4; q++)
+		fg_layout(&t->g, q, QSIZE);
+	fg_driver_ok(&t->g, t->d, false, false);
 }
 
 static void teardown(struct t *t)
 {
 	t->d->ops->reset(t->d);
 	t->d->ops->destroy(t->d);
-	guest_mem_free(&t->m);
+	fg_fini(&t->g);
 }
 
 /* Posts one buffer [gpa, gpa + len) on queue @q and kicks. */
 static void post(struct t *t, int q, uint64_t gpa, uint32_t len, bool writable)
 {
-	struct vring_desc *desc = guest_mem_ptr(&t->m, RING_GPA(q), 16 * QSIZE);
-	struct vring_avail *avail =
-		guest_mem_ptr(&t->m, RING_GPA(q) + 0x1000, 4 + 2 * QSIZE);
-	uint16_t slot = t->avail_idx[q] % QSIZE;
+	uint16_t slot = t->g.vq[q].avail_idx % QSIZE;
 
-	desc[slot].addr = gpa;
-	desc[slot].len = len;
-	desc[slot].flags = writable ? VRING_DESC_F_WRITE : 0;
-	desc[slot].next = 0;
-	avail->ring[slot] = slot;
-	__atomic_store_n(&avail->idx, ++t->avail_idx[q], __ATOMIC_RELEASE);
-	t->d->ops->queue_notify(t->d, q);
-}
-
-static uint16_t used_idx(struct t *t, int q)
-{
-	struct vring_used *used = guest_mem_ptr(&t->m, RING_GPA(q) + 0x2000, 8);
-
-	return used->idx;
+	fg_put_desc(&t->g, q, slot, gpa, len, writable ? VRING_DESC_F_WRITE : 0, 0);
+	fg_add_avail(&t->g, q, slot);
+	fg_kick(t->d, q);
 }
 
 static void test_reporting_can_be_left_out(void **state)
@@ -140,11 +87,11 @@ static void test_inflate_and_hostile_pfns(void **state)
 	struct t t;
 
 	setup(&t);
-	page = guest_mem_ptr(&t.m, PAGE_GPA, 2 * 4096);
+	page = guest_mem_ptr(&t.g.m, PAGE_GPA, 2 * 4096);
 	memset(page, 0xaa, 2 * 4096);
-	memcpy(guest_mem_ptr(&t.m, BUF_GPA, sizeof(pfns)), pfns, sizeof(pfns));
+	memcpy(guest_mem_ptr(&t.g.m, BUF_GPA, sizeof(pfns)), pfns, sizeof(pfns));
 	post(&t, 0, BUF_GPA, sizeof(pfns), false);
-	assert_int_equal(used_idx(&t, 0), 1);
+	assert_int_equal(fg_used_idx(&t.g, 0), 1);
 	virtio_balloon_get_info(t.d, &info);
 	assert_int_equal(info.inflated_pages, 5);
 	assert_int_equal(info.bad_pfns, 3);
@@ -167,7 +114,7 @@ static void test_config_and_target(void **state)
 
 	setup(&t);
 	virtio_balloon_set_target(t.d, 4096);
-	assert_int_equal(t.config_changes, 1);
+	assert_int_equal(t.g.config_changed, 1);
 	t.d->ops->read_config(t.d, 0, cfg, 8);
 	assert_int_equal(cfg[0], 4096);
 	t.d->ops->write_config(t.d, 0, &v, 4); /* num_pages is not the driver's */
@@ -194,22 +141,22 @@ static void test_stats_and_reporting(void **state)
 	memcpy(stats + 2, &val, 8);
 	tag = 999; /* unknown tags are ignored */
 	memcpy(stats + 10, &tag, 2);
-	memcpy(guest_mem_ptr(&t.m, BUF_GPA, 20), stats, 20);
+	memcpy(guest_mem_ptr(&t.g.m, BUF_GPA, 20), stats, 20);
 	post(&t, 2, BUF_GPA, 20, false);
-	assert_int_equal(used_idx(&t, 2), 0); /* kept by the device */
+	assert_int_equal(fg_used_idx(&t.g, 2), 0); /* kept by the device */
 	virtio_balloon_get_info(t.d, &info);
 	assert_true(info.guest_stats_valid);
 	assert_int_equal(info.guest_stats[VIRTIO_BALLOON_S_MEMFREE], 12345678);
 	virtio_balloon_request_stats(t.d);
-	assert_int_equal(used_idx(&t, 2), 1); /* handed back: new ones wanted */
+	assert_int_equal(fg_used_idx(&t.g, 2), 1); /* handed back: new ones wanted */
 
 	/* Free page reporting: a device-writable 8 KiB range, whole pages. */
-	memset(guest_mem_ptr(&t.m, PAGE_GPA, 8192), 0x55, 8192);
+	memset(guest_mem_ptr(&t.g.m, PAGE_GPA, 8192), 0x55, 8192);
 	post(&t, 3, PAGE_GPA, 8192, true);
-	assert_int_equal(used_idx(&t, 3), 1);
+	assert_int_equal(fg_used_idx(&t.g, 3), 1);
 	virtio_balloon_get_info(t.d, &info);
 	assert_int_equal(info.reported_bytes, 8192);
-	assert_int_equal(*(uint8_t *)guest_mem_ptr(&t.m, PAGE_GPA + 100, 1), 0);
+	assert_int_equal(*(uint8_t *)guest_mem_ptr(&t.g.m, PAGE_GPA + 100, 1), 0);
 	teardown(&t);
 }
 

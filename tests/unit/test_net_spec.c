@@ -12,37 +12,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "expect_msg.h"
 #include "net/backend.h"
 
-static void parse_ok(const char *s, struct net_spec *sp)
-{
-	struct kb_err err = { 0 };
-
-	if (net_spec_parse(s, sp, &err))
-		fail_msg("'%s' refused: %s", s, err.msg);
-}
-
-/* Refused, and the message holds each of the @n words. */
-static void parse_bad(const char *s, int n, ...)
-{
-	struct kb_err err = { 0 };
-	struct net_spec sp;
-	va_list ap;
-
-	if (net_spec_parse(s, &sp, &err) >= 0)
-		fail_msg("'%s' accepted", s);
-	assert_true(err.code < 0);
-	if (strncmp(err.msg, "-n ", 3))
-		fail_msg("'%s': message '%s' does not start with '-n '", s, err.msg);
-	va_start(ap, n);
-	for (int i = 0; i < n; i++) {
-		const char *w = va_arg(ap, const char *);
-
-		if (!strstr(err.msg, w))
-			fail_msg("'%s': message '%s' does not name '%s'", s, err.msg, w);
-	}
-	va_end(ap);
-}
+DEFINE_PARSE_CHECKS(struct net_spec, net_spec_parse, "-n ")
 
 static uint32_t ip(const char *s)
 {

@@ -26,6 +26,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "fake_virtq.h"
 #include "virtio/blk.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
@@ -313,24 +314,16 @@ static void test_parse_discard(void **state)
 
 /* ---- End to end ---- */
 
-#define MiB (1ULL << 20)
-#define GiB (1ULL << 30)
 #define QSIZE 64
-#define DESC_GPA 0x10000ULL
-#define AVAIL_GPA 0x14000ULL
-#define USED_GPA 0x18000ULL
 #define HDR_GPA 0x20000ULL /* slot i: header at +0, status at +0x40 */
 #define DATA_GPA 0x100000ULL /* slot i: 16 KiB at DATA_GPA + i * 0x4000 */
 #define IMG_SIZE (1 << 20)
 
 struct t {
-	struct guest_mem m;
+	struct fake_guest g;
 	struct event_loop loop;
 	struct virtio_dev *d;
 	char path[64];
-	uint16_t avail_idx;
-	atomic_int notified;
-	atomic_int needs_reset;
 };
 
 static uint64_t hdr_gpa(int slot)
@@ -348,52 +341,11 @@ static uint64_t data_gpa(int slot)
 	return DATA_GPA + (uint64_t)slot * 0x4000;
 }
 
-static void *hva(struct t *t, uint64_t gpa, uint64_t len)
-{
-	void *p = guest_mem_ptr(&t->m, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
-
-static void tp_notify_queue(struct virtio_dev *d, int q)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->notified, 1);
-}
-
-static void tp_notify_config(struct virtio_dev *d)
-{
-}
-
-static void tp_needs_reset(struct virtio_dev *d)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->needs_reset, 1);
-}
-
-static const struct virtio_transport_ops test_transport = {
-	.notify_queue = tp_notify_queue,
-	.notify_config = tp_notify_config,
-	.needs_reset = tp_needs_reset,
-};
-
 static void start(struct t *t)
 {
-	struct virtq *q = &t->d->vq[0];
-
-	virtq_reset(q);
-	q->size = QSIZE;
-	q->desc_gpa = DESC_GPA;
-	q->avail_gpa = AVAIL_GPA;
-	q->used_gpa = USED_GPA;
-	q->ready = true;
-	assert_int_equal(virtq_start(q, &t->m, false, false), 0);
-	t->avail_idx = 0;
+	fg_layout(&t->g, 0, QSIZE);
 	t->d->features = t->d->ops->features(t->d) | 1ULL << 32 /* VERSION_1 */;
-	assert_int_equal(t->d->ops->activate(t->d), 0);
+	fg_driver_ok(&t->g, t->d, false, false);
 }
 
 static void setup_dev(struct t *t, const char *opts)
@@ -414,7 +366,7 @@ static void setup_dev(struct t *t, const char *opts)
 	close(fd);
 	free(img);
 
-	assert_int_equal(guest_mem_alloc(&t->m, 4 * MiB, 3 * GiB), 0);
+	fg_init(&t->g, 4 * MiB);
 	assert_int_equal(event_loop_init(&t->loop), 0);
 	assert_int_equal(event_loop_start(&t->loop), 0);
 	snprintf(spec, sizeof(spec), "%s,serial=kvmbox-serial-01%s", t->path, opts);
@@ -426,9 +378,7 @@ static void setup_dev(struct t *t, const char *opts)
 	assert_int_equal(t->d->device_id, VIRTIO_ID_BLOCK);
 	assert_int_equal(t->d->nr_queues, 1);
 	assert_true(t->d->queue_max_size >= QSIZE);
-	t->d->mem = &t->m;
-	t->d->transport_ops = &test_transport;
-	t->d->transport = t;
+	fg_attach(&t->g, t->d);
 	start(t);
 }
 
@@ -437,28 +387,8 @@ static void teardown_dev(struct t *t)
 	t->d->ops->reset(t->d);
 	t->d->ops->destroy(t->d);
 	event_loop_destroy(&t->loop);
-	guest_mem_free(&t->m);
+	fg_fini(&t->g);
 	unlink(t->path);
-}
-
-static void put_desc(struct t *t, int i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	struct vring_desc v = { .addr = addr, .len = len, .flags = flags, .next = next };
-
-	assert_int_equal(guest_mem_write(&t->m, DESC_GPA + 16ULL * i, &v, sizeof(v)), 0);
-}
-
-static void add_avail(struct t *t, uint16_t head)
-{
-	uint16_t idx;
-
-	assert_int_equal(guest_mem_write(&t->m,
-					 AVAIL_GPA + 4 + 2 * (t->avail_idx % QSIZE),
-					 &head, 2),
-			 0);
-	idx = ++t->avail_idx;
-	__atomic_store_n((uint16_t *)hva(t, AVAIL_GPA + 2, 2), idx, __ATOMIC_RELEASE);
 }
 
 /* Request in slot @slot (descriptors 3 * slot ...): header, data (@len
@@ -470,57 +400,32 @@ static void queue_req(struct t *t, int slot, uint32_t type, uint64_t sector, uin
 	int d = 3 * slot;
 
 	assert_true(d + 2 < QSIZE);
-	assert_int_equal(guest_mem_write(&t->m, hdr_gpa(slot), &h, sizeof(h)), 0);
-	*(uint8_t *)hva(t, st_gpa(slot), 1) = 0xff;
+	assert_int_equal(guest_mem_write(&t->g.m, hdr_gpa(slot), &h, sizeof(h)), 0);
+	*(uint8_t *)fg_hva(&t->g, st_gpa(slot), 1) = 0xff;
 	if (len) {
-		put_desc(t, d, hdr_gpa(slot), 16, VRING_DESC_F_NEXT, d + 1);
-		put_desc(t, d + 1, data_gpa(slot), len,
-			 VRING_DESC_F_NEXT | (in ? VRING_DESC_F_WRITE : 0), d + 2);
+		fg_put_desc(&t->g, 0, d, hdr_gpa(slot), 16, VRING_DESC_F_NEXT, d + 1);
+		fg_put_desc(&t->g, 0, d + 1, data_gpa(slot), len,
+			    VRING_DESC_F_NEXT | (in ? VRING_DESC_F_WRITE : 0), d + 2);
 	} else {
-		put_desc(t, d, hdr_gpa(slot), 16, VRING_DESC_F_NEXT, d + 2);
+		fg_put_desc(&t->g, 0, d, hdr_gpa(slot), 16, VRING_DESC_F_NEXT, d + 2);
 	}
-	put_desc(t, d + 2, st_gpa(slot), 1, VRING_DESC_F_WRITE, 0);
-	add_avail(t, (uint16_t)d);
-}
-
-static uint16_t used_idx(struct t *t)
-{
-	return __atomic_load_n((uint16_t *)hva(t, USED_GPA + 2, 2), __ATOMIC_ACQUIRE);
-}
-
-static void kick(struct t *t)
-{
-	t->d->ops->queue_notify(t->d, 0);
-}
-
-/* Waits until the device has used @n chains in all. */
-static void wait_used(struct t *t, uint16_t n)
-{
-	for (int i = 0; i < 5000 && used_idx(t) != n; i++) {
-		struct timespec ts = { 0, 1000000 };
-
-		nanosleep(&ts, NULL);
-	}
-	assert_int_equal(used_idx(t), n);
+	fg_put_desc(&t->g, 0, d + 2, st_gpa(slot), 1, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&t->g, 0, (uint16_t)d);
 }
 
 static uint8_t status(struct t *t, int slot)
 {
-	return *(volatile uint8_t *)hva(t, st_gpa(slot), 1);
+	return *(volatile uint8_t *)fg_hva(&t->g, st_gpa(slot), 1);
 }
 
 /* The used element for chain head 3 * slot: its written length. */
 static uint32_t used_len_of(struct t *t, int slot)
 {
-	uint16_t n = used_idx(t);
+	uint16_t n = fg_used_idx(&t->g, 0);
 
 	for (uint16_t k = 0; k < n && k < QSIZE; k++) {
-		struct vring_used_elem e;
+		struct vring_used_elem e = fg_used_elem(&t->g, 0, n - 1 - k);
 
-		assert_int_equal(guest_mem_read(&t->m,
-						USED_GPA + 4 + 8 * ((n - 1 - k) % QSIZE),
-						&e, sizeof(e)),
-				 0);
 		if (e.id == (uint32_t)(3 * slot))
 			return e.len;
 	}
@@ -555,38 +460,39 @@ static void do_e2e(const char *opts)
 	assert_false(t.d->ops->features(t.d) & (1ULL << VIRTIO_BLK_F_RO));
 
 	/* Write 8 KiB at sector 16, then read it back elsewhere. */
-	memset(hva(&t, data_gpa(0), 8192), 0x5a, 8192);
+	memset(fg_hva(&t.g, data_gpa(0), 8192), 0x5a, 8192);
 	queue_req(&t, 0, VIRTIO_BLK_T_OUT, 16, 8192, false);
-	kick(&t);
-	wait_used(&t, ++n);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, ++n);
 	assert_int_equal(status(&t, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(used_len_of(&t, 0), 1);
 	file_read(&t, 16 * 512, buf, 8192);
-	assert_memory_equal(buf, hva(&t, data_gpa(0), 8192), 8192);
+	assert_memory_equal(buf, fg_hva(&t.g, data_gpa(0), 8192), 8192);
 
 	queue_req(&t, 1, VIRTIO_BLK_T_IN, 16, 8192, true);
-	kick(&t);
-	wait_used(&t, ++n);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, ++n);
 	assert_int_equal(status(&t, 1), VIRTIO_BLK_S_OK);
 	assert_int_equal(used_len_of(&t, 1), 8193);
-	assert_memory_equal(hva(&t, data_gpa(1), 8192), buf, 8192);
+	assert_memory_equal(fg_hva(&t.g, data_gpa(1), 8192), buf, 8192);
 
 	/* Flush, GET_ID, an unknown type, a read past the end. */
 	queue_req(&t, 2, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	queue_req(&t, 3, VIRTIO_BLK_T_GET_ID, 0, 20, true);
 	queue_req(&t, 4, 77, 0, 0, false);
 	queue_req(&t, 5, VIRTIO_BLK_T_IN, IMG_SIZE / 512 - 1, 1024, true);
-	memset(hva(&t, data_gpa(5), 1024), 0xcc, 1024);
-	kick(&t);
+	memset(fg_hva(&t.g, data_gpa(5), 1024), 0xcc, 1024);
+	fg_kick(t.d, 0);
 	n += 4;
-	wait_used(&t, n);
+	fg_wait_used(&t.g, 0, n);
 	assert_int_equal(status(&t, 2), VIRTIO_BLK_S_OK);
 	assert_int_equal(status(&t, 3), VIRTIO_BLK_S_OK);
-	assert_memory_equal(hva(&t, data_gpa(3), 20), "kvmbox-serial-01\0\0\0\0", 20);
+	assert_memory_equal(fg_hva(&t.g, data_gpa(3), 20), "kvmbox-serial-01\0\0\0\0",
+			    20);
 	assert_int_equal(used_len_of(&t, 3), 21);
 	assert_int_equal(status(&t, 4), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(status(&t, 5), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(*(uint8_t *)hva(&t, data_gpa(5), 1), 0xcc);
+	assert_int_equal(*(uint8_t *)fg_hva(&t.g, data_gpa(5), 1), 0xcc);
 
 	/* Discard and write zeroes, two segments each. */
 	{
@@ -595,16 +501,18 @@ static void do_e2e(const char *opts)
 			{ htole64(128), htole32(16), 0 },
 		};
 
-		assert_int_equal(guest_mem_write(&t.m, data_gpa(6), seg, sizeof(seg)), 0);
+		assert_int_equal(guest_mem_write(&t.g.m, data_gpa(6), seg, sizeof(seg)),
+				 0);
 		queue_req(&t, 6, VIRTIO_BLK_T_WRITE_ZEROES, 0, sizeof(seg), false);
 		seg[0].sector = htole64(512);
 		seg[1].sector = htole64(1024);
 		seg[1].flags = 0;
-		assert_int_equal(guest_mem_write(&t.m, data_gpa(7), seg, sizeof(seg)), 0);
+		assert_int_equal(guest_mem_write(&t.g.m, data_gpa(7), seg, sizeof(seg)),
+				 0);
 		queue_req(&t, 7, VIRTIO_BLK_T_DISCARD, 0, sizeof(seg), false);
-		kick(&t);
+		fg_kick(t.d, 0);
 		n += 2;
-		wait_used(&t, n);
+		fg_wait_used(&t.g, 0, n);
 		assert_int_equal(status(&t, 6), VIRTIO_BLK_S_OK);
 		assert_int_equal(status(&t, 7), VIRTIO_BLK_S_OK);
 		file_read(&t, 64 * 512, buf, 4096);
@@ -619,19 +527,19 @@ static void do_e2e(const char *opts)
 
 	/* Many in flight at once (21 slots of 3 descriptors). */
 	for (int s = 0; s < QSIZE / 3; s++) {
-		memset(hva(&t, data_gpa(s), 4096), s + 1, 4096);
+		memset(fg_hva(&t.g, data_gpa(s), 4096), s + 1, 4096);
 		queue_req(&t, s, VIRTIO_BLK_T_OUT, 256 + (uint64_t)s * 8, 4096, false);
 	}
-	kick(&t);
+	fg_kick(t.d, 0);
 	n += QSIZE / 3;
-	wait_used(&t, n);
+	fg_wait_used(&t.g, 0, n);
 	for (int s = 0; s < QSIZE / 3; s++) {
 		assert_int_equal(status(&t, s), VIRTIO_BLK_S_OK);
 		file_read(&t, (256 + s * 8) * 512, buf, 4096);
-		assert_memory_equal(buf, hva(&t, data_gpa(s), 4096), 4096);
+		assert_memory_equal(buf, fg_hva(&t.g, data_gpa(s), 4096), 4096);
 	}
-	assert_true(atomic_load(&t.notified) >= 1);
-	assert_int_equal(atomic_load(&t.needs_reset), 0);
+	assert_true(atomic_load(&t.g.notified[0]) >= 1);
+	assert_int_equal(atomic_load(&t.g.needs_reset), 0);
 
 	virtio_blk_get_stats(t.d, &st);
 	assert_int_equal(st.requests, n);
@@ -677,13 +585,13 @@ static void test_e2e_read_only(void **state)
 	file_read(&t, 0, before, sizeof(before));
 	queue_req(&t, 0, VIRTIO_BLK_T_OUT, 0, 512, false);
 	queue_req(&t, 1, VIRTIO_BLK_T_IN, 0, 512, true);
-	kick(&t);
-	wait_used(&t, 2);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, 2);
 	assert_int_equal(status(&t, 0), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(status(&t, 1), VIRTIO_BLK_S_OK);
 	file_read(&t, 0, after, sizeof(after));
 	assert_memory_equal(before, after, sizeof(before));
-	assert_memory_equal(hva(&t, data_gpa(1), 512), before, 512);
+	assert_memory_equal(fg_hva(&t.g, data_gpa(1), 512), before, 512);
 	teardown_dev(&t);
 }
 
@@ -698,13 +606,13 @@ static void test_e2e_writethrough(void **state)
 	start(&t);
 	t.d->features &= ~(1ULL << VIRTIO_BLK_F_FLUSH);
 	assert_int_equal(t.d->ops->activate(t.d), 0);
-	memset(hva(&t, data_gpa(0), 512), 0x77, 512);
+	memset(fg_hva(&t.g, data_gpa(0), 512), 0x77, 512);
 	queue_req(&t, 0, VIRTIO_BLK_T_OUT, 1, 512, false);
-	kick(&t);
-	wait_used(&t, 1);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, 1);
 	assert_int_equal(status(&t, 0), VIRTIO_BLK_S_OK);
 	file_read(&t, 512, buf, 512);
-	assert_memory_equal(buf, hva(&t, data_gpa(0), 512), 512);
+	assert_memory_equal(buf, fg_hva(&t.g, data_gpa(0), 512), 512);
 	teardown_dev(&t);
 }
 
@@ -716,23 +624,23 @@ static void test_e2e_hostile(void **state)
 
 	setup_dev(&t, "");
 	/* Header only, nothing writable: completed with length 0. */
-	put_desc(&t, 0, hdr_gpa(0), 16, 0, 0);
-	*(uint8_t *)hva(&t, st_gpa(0), 1) = 0xff;
-	add_avail(&t, 0);
-	kick(&t);
-	wait_used(&t, 1);
+	fg_put_desc(&t.g, 0, 0, hdr_gpa(0), 16, 0, 0);
+	*(uint8_t *)fg_hva(&t.g, st_gpa(0), 1) = 0xff;
+	fg_add_avail(&t.g, 0, 0);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, 1);
 	assert_int_equal(used_len_of(&t, 0), 0);
 	virtio_blk_get_stats(t.d, &st);
 	assert_int_equal(st.errors, 1);
 
 	/* A descriptor outside guest RAM: the queue is broken. */
-	put_desc(&t, 3, 64 * GiB, 16, 0, 0);
-	add_avail(&t, 3);
-	kick(&t);
-	assert_int_equal(atomic_load(&t.needs_reset), 1);
-	kick(&t);
-	assert_int_equal(atomic_load(&t.needs_reset), 1);
-	assert_int_equal(used_idx(&t), 1);
+	fg_put_desc(&t.g, 0, 3, 64 * GiB, 16, 0, 0);
+	fg_add_avail(&t.g, 0, 3);
+	fg_kick(t.d, 0);
+	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
+	fg_kick(t.d, 0);
+	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
+	assert_int_equal(fg_used_idx(&t.g, 0), 1);
 	teardown_dev(&t);
 }
 
@@ -747,16 +655,16 @@ static void test_e2e_reset(void **state)
 		for (int s = 0; s < QSIZE / 3; s++)
 			queue_req(&t, s, s & 1 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
 				  (uint64_t)s * 32, 16384, s & 1);
-		kick(&t);
+		fg_kick(t.d, 0);
 		t.d->ops->reset(t.d);
 		/* What the transport does after reset, then DRIVER_OK. */
-		memset(hva(&t, USED_GPA, 4 + 8 * QSIZE), 0, 4 + 8 * QSIZE);
-		memset(hva(&t, AVAIL_GPA, 4 + 2 * QSIZE), 0, 4 + 2 * QSIZE);
+		memset(fg_hva(&t.g, FG_USED_GPA(0), 4 + 8 * QSIZE), 0, 4 + 8 * QSIZE);
+		memset(fg_hva(&t.g, FG_AVAIL_GPA(0), 4 + 2 * QSIZE), 0, 4 + 2 * QSIZE);
 		start(&t);
 	}
 	queue_req(&t, 0, VIRTIO_BLK_T_FLUSH, 0, 0, false);
-	kick(&t);
-	wait_used(&t, 1);
+	fg_kick(t.d, 0);
+	fg_wait_used(&t.g, 0, 1);
 	assert_int_equal(status(&t, 0), VIRTIO_BLK_S_OK);
 	/* Old requests came back to the pool. */
 	for (int i = 0; i < 5000; i++) {

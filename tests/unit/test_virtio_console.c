@@ -26,28 +26,20 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "fake_virtq.h"
 #include "virtio/console.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
 #include "vm/memory.h"
 
-#define MiB (1ULL << 20)
-#define GiB (1ULL << 30)
-
 #define QSIZE 16
 #define RXQ VIRTIO_CONSOLE_RXQ
 #define TXQ VIRTIO_CONSOLE_TXQ
-/* Queue q's rings at RING_GPA(q) + 0 (desc), 0x1000 (avail), 0x2000 (used). */
-#define RING_GPA(q) (0x10000ULL + 0x10000ULL * (q))
 #define BUF_GPA 0x80000ULL /* buffer i at BUF_GPA + i * 0x1000 */
 
 struct t {
-	struct guest_mem m;
+	struct fake_guest g;
 	struct virtio_dev *d;
-	uint16_t avail_idx[2];
-	atomic_int notified[2];
-	atomic_int config_changed;
-	atomic_int needs_reset;
 	uint8_t out[8192]; /* what out() was given */
 	size_t out_len;
 	int out_calls;
@@ -57,42 +49,6 @@ static uint64_t buf(int i)
 {
 	return BUF_GPA + (uint64_t)i * 0x1000;
 }
-
-static uint8_t *hva(struct t *t, uint64_t gpa, uint64_t len)
-{
-	uint8_t *p = guest_mem_ptr(&t->m, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
-
-static void tp_notify_queue(struct virtio_dev *d, int q)
-{
-	struct t *t = d->transport;
-
-	assert_true(q == RXQ || q == TXQ);
-	atomic_fetch_add(&t->notified[q], 1);
-}
-
-static void tp_notify_config(struct virtio_dev *d)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->config_changed, 1);
-}
-
-static void tp_needs_reset(struct virtio_dev *d)
-{
-	struct t *t = d->transport;
-
-	atomic_fetch_add(&t->needs_reset, 1);
-}
-
-static const struct virtio_transport_ops test_transport = {
-	.notify_queue = tp_notify_queue,
-	.notify_config = tp_notify_config,
-	.needs_reset = tp_needs_reset,
-};
 
 static void out_fn(void *ctx, const uint8_t *b, size_t len)
 {
@@ -107,25 +63,15 @@ static void out_fn(void *ctx, const uint8_t *b, size_t len)
 /* What the transport does at DRIVER_OK. */
 static void start(struct t *t)
 {
-	for (int i = 0; i < 2; i++) {
-		struct virtq *q = &t->d->vq[i];
-
-		virtq_reset(q);
-		q->size = QSIZE;
-		q->desc_gpa = RING_GPA(i);
-		q->avail_gpa = RING_GPA(i) + 0x1000;
-		q->used_gpa = RING_GPA(i) + 0x2000;
-		q->ready = true;
-		assert_int_equal(virtq_start(q, &t->m, false, false), 0);
-		t->avail_idx[i] = 0;
-	}
-	assert_int_equal(t->d->ops->activate(t->d), 0);
+	fg_layout(&t->g, RXQ, QSIZE);
+	fg_layout(&t->g, TXQ, QSIZE);
+	fg_driver_ok(&t->g, t->d, false, false);
 }
 
 static void setup_noact(struct t *t)
 {
 	memset(t, 0, sizeof(*t));
-	assert_int_equal(guest_mem_alloc(&t->m, 1 * MiB, 3 * GiB), 0);
+	fg_init(&t->g, 1 * MiB);
 	t->d = virtio_console_create(out_fn, t, NULL);
 	assert_non_null(t->d);
 	assert_int_equal(t->d->device_id, VIRTIO_ID_CONSOLE);
@@ -133,10 +79,8 @@ static void setup_noact(struct t *t)
 	assert_int_equal(t->d->config_size, sizeof(struct virtio_console_config));
 	assert_true(t->d->queue_max_size >= QSIZE);
 	assert_false(t->d->ops->features(t->d) & (1ULL << VIRTIO_CONSOLE_F_MULTIPORT));
-	t->d->mem = &t->m;
+	fg_attach(&t->g, t->d);
 	t->d->features = t->d->ops->features(t->d);
-	t->d->transport_ops = &test_transport;
-	t->d->transport = t;
 }
 
 static void setup(struct t *t)
@@ -149,58 +93,15 @@ static void teardown(struct t *t)
 {
 	t->d->ops->reset(t->d);
 	t->d->ops->destroy(t->d);
-	guest_mem_free(&t->m);
-}
-
-static void put_desc(struct t *t, int q, int i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	struct vring_desc v = { .addr = addr, .len = len, .flags = flags, .next = next };
-
-	assert_int_equal(guest_mem_write(&t->m, RING_GPA(q) + 16ULL * i, &v, sizeof(v)),
-			 0);
-}
-
-static void add_avail(struct t *t, int q, uint16_t head)
-{
-	uint64_t avail = RING_GPA(q) + 0x1000;
-	uint16_t idx;
-
-	assert_int_equal(guest_mem_write(&t->m, avail + 4 + 2 * (t->avail_idx[q] % QSIZE),
-					 &head, 2),
-			 0);
-	idx = ++t->avail_idx[q];
-	__atomic_store_n((uint16_t *)hva(t, avail + 2, 2), idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t used_idx(struct t *t, int q)
-{
-	return __atomic_load_n((uint16_t *)hva(t, RING_GPA(q) + 0x2000 + 2, 2),
-			       __ATOMIC_ACQUIRE);
-}
-
-static void expect_used(struct t *t, int q, uint16_t k, uint32_t id, uint32_t len)
-{
-	struct vring_used_elem e;
-
-	assert_int_equal(guest_mem_read(&t->m, RING_GPA(q) + 0x2000 + 4 + 8 * (k % QSIZE),
-					&e, sizeof(e)),
-			 0);
-	assert_int_equal(e.id, id);
-	assert_int_equal(e.len, len);
+	fg_fini(&t->g);
 }
 
 /* Posts one empty receive buffer of @len bytes (descriptor and buffer @i). */
 static void post_rx(struct t *t, int i, uint32_t len)
 {
-	memset(hva(t, buf(i), len), 0, len);
-	put_desc(t, RXQ, i, buf(i), len, VRING_DESC_F_WRITE, 0);
-	add_avail(t, RXQ, i);
-}
-
-static void kick(struct t *t, int q)
-{
-	t->d->ops->queue_notify(t->d, q);
+	memset(fg_hva(&t->g, buf(i), len), 0, len);
+	fg_put_desc(&t->g, RXQ, i, buf(i), len, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&t->g, RXQ, i);
 }
 
 static size_t receive_str(struct t *t, const char *s)
@@ -222,30 +123,30 @@ static void test_transmit_chained(void **state)
 	for (int i = 0; i < 4; i++) {
 		size_t n = strlen(part[i]);
 
-		memcpy(hva(&t, buf(idx[i]), n), part[i], n);
-		put_desc(&t, TXQ, idx[i], buf(idx[i]), n, i < 3 ? VRING_DESC_F_NEXT : 0,
-			 i < 3 ? idx[i + 1] : 0);
+		memcpy(fg_hva(&t.g, buf(idx[i]), n), part[i], n);
+		fg_put_desc(&t.g, TXQ, idx[i], buf(idx[i]), n,
+			    i < 3 ? VRING_DESC_F_NEXT : 0, i < 3 ? idx[i + 1] : 0);
 	}
-	add_avail(&t, TXQ, 0);
+	fg_add_avail(&t.g, TXQ, 0);
 	/* A second chain: every byte value, and a writable tail (ignored). */
 	for (int i = 0; i < 256; i++)
-		hva(&t, buf(10), 256)[i] = i;
-	put_desc(&t, TXQ, 10, buf(10), 256, VRING_DESC_F_NEXT, 11);
-	put_desc(&t, TXQ, 11, buf(11), 64, VRING_DESC_F_WRITE, 0);
-	memset(hva(&t, buf(11), 64), 0x77, 64);
-	add_avail(&t, TXQ, 10);
-	kick(&t, TXQ);
+		fg_hva(&t.g, buf(10), 256)[i] = i;
+	fg_put_desc(&t.g, TXQ, 10, buf(10), 256, VRING_DESC_F_NEXT, 11);
+	fg_put_desc(&t.g, TXQ, 11, buf(11), 64, VRING_DESC_F_WRITE, 0);
+	memset(fg_hva(&t.g, buf(11), 64), 0x77, 64);
+	fg_add_avail(&t.g, TXQ, 10);
+	fg_kick(t.d, TXQ);
 
-	assert_int_equal(used_idx(&t, TXQ), 2);
-	expect_used(&t, TXQ, 0, 0, 0);
-	expect_used(&t, TXQ, 1, 10, 0);
-	assert_true(atomic_load(&t.notified[TXQ]) >= 1);
-	assert_int_equal(atomic_load(&t.notified[RXQ]), 0);
+	assert_int_equal(fg_used_idx(&t.g, TXQ), 2);
+	fg_expect_used(&t.g, TXQ, 0, 0, 0);
+	fg_expect_used(&t.g, TXQ, 1, 10, 0);
+	assert_true(atomic_load(&t.g.notified[TXQ]) >= 1);
+	assert_int_equal(atomic_load(&t.g.notified[RXQ]), 0);
 	assert_int_equal(t.out_len, 22 + 256);
 	assert_memory_equal(t.out, "Hello, virtio console\n", 22);
 	for (int i = 0; i < 256; i++)
 		assert_int_equal(t.out[22 + i], i);
-	assert_int_equal(hva(&t, buf(11), 64)[0], 0x77);
+	assert_int_equal(fg_hva(&t.g, buf(11), 64)[0], 0x77);
 
 	virtio_console_get_stats(t.d, &st);
 	assert_int_equal(st.tx_bytes, 22 + 256);
@@ -253,8 +154,8 @@ static void test_transmit_chained(void **state)
 	assert_int_equal(st.rx_bytes, 0);
 
 	/* Nothing new: nothing more. */
-	kick(&t, TXQ);
-	assert_int_equal(used_idx(&t, TXQ), 2);
+	fg_kick(t.d, TXQ);
+	assert_int_equal(fg_used_idx(&t.g, TXQ), 2);
 	assert_int_equal(t.out_len, 22 + 256);
 	teardown(&t);
 }
@@ -265,10 +166,10 @@ static void test_transmit_broken_ring(void **state)
 	uint16_t bogus = 3 * QSIZE;
 
 	setup(&t);
-	assert_int_equal(guest_mem_write(&t.m, RING_GPA(TXQ) + 0x1000 + 2, &bogus, 2), 0);
-	kick(&t, TXQ);
-	assert_int_equal(atomic_load(&t.needs_reset), 1);
-	assert_int_equal(used_idx(&t, TXQ), 0);
+	assert_int_equal(guest_mem_write(&t.g.m, FG_AVAIL_GPA(TXQ) + 2, &bogus, 2), 0);
+	fg_kick(t.d, TXQ);
+	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
+	assert_int_equal(fg_used_idx(&t.g, TXQ), 0);
 	assert_int_equal(t.out_len, 0);
 	teardown(&t);
 }
@@ -284,37 +185,37 @@ static void test_receive(void **state)
 	post_rx(&t, 0, 16);
 	post_rx(&t, 1, 16);
 	/* Buffers posted, nothing to say yet: they stay with the device. */
-	kick(&t, RXQ);
-	assert_int_equal(used_idx(&t, RXQ), 0);
-	assert_int_equal(atomic_load(&t.notified[RXQ]), 0);
+	fg_kick(t.d, RXQ);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 0);
+	assert_int_equal(atomic_load(&t.g.notified[RXQ]), 0);
 
 	assert_int_equal(receive_str(&t, "abc"), 3);
-	assert_int_equal(used_idx(&t, RXQ), 1);
-	expect_used(&t, RXQ, 0, 0, 3);
-	assert_memory_equal(hva(&t, buf(0), 3), "abc", 3);
-	assert_int_equal(hva(&t, buf(0), 4)[3], 0);
-	assert_true(atomic_load(&t.notified[RXQ]) >= 1);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 1);
+	fg_expect_used(&t.g, RXQ, 0, 0, 3);
+	assert_memory_equal(fg_hva(&t.g, buf(0), 3), "abc", 3);
+	assert_int_equal(fg_hva(&t.g, buf(0), 4)[3], 0);
+	assert_true(atomic_load(&t.g.notified[RXQ]) >= 1);
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE);
 
 	/* More than the next buffer holds: the rest waits for another. */
 	assert_int_equal(receive_str(&t, "0123456789abcdefXYZ"), 19);
-	assert_int_equal(used_idx(&t, RXQ), 2);
-	expect_used(&t, RXQ, 1, 1, 16);
-	assert_memory_equal(hva(&t, buf(1), 16), "0123456789abcdef", 16);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 2);
+	fg_expect_used(&t.g, RXQ, 1, 1, 16);
+	assert_memory_equal(fg_hva(&t.g, buf(1), 16), "0123456789abcdef", 16);
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE - 3);
 
 	/* A chained buffer: readable part skipped, writable parts filled. */
-	put_desc(&t, RXQ, 2, buf(2), 8, VRING_DESC_F_NEXT, 3);
-	put_desc(&t, RXQ, 3, buf(3), 2, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 4);
-	put_desc(&t, RXQ, 4, buf(4), 10, VRING_DESC_F_WRITE, 0);
-	memset(hva(&t, buf(2), 8), 0x11, 8);
-	add_avail(&t, RXQ, 2);
-	kick(&t, RXQ);
-	assert_int_equal(used_idx(&t, RXQ), 3);
-	expect_used(&t, RXQ, 2, 2, 3);
-	assert_memory_equal(hva(&t, buf(3), 2), "XY", 2);
-	assert_int_equal(hva(&t, buf(4), 1)[0], 'Z');
-	assert_int_equal(hva(&t, buf(2), 1)[0], 0x11);
+	fg_put_desc(&t.g, RXQ, 2, buf(2), 8, VRING_DESC_F_NEXT, 3);
+	fg_put_desc(&t.g, RXQ, 3, buf(3), 2, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 4);
+	fg_put_desc(&t.g, RXQ, 4, buf(4), 10, VRING_DESC_F_WRITE, 0);
+	memset(fg_hva(&t.g, buf(2), 8), 0x11, 8);
+	fg_add_avail(&t.g, RXQ, 2);
+	fg_kick(t.d, RXQ);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 3);
+	fg_expect_used(&t.g, RXQ, 2, 2, 3);
+	assert_memory_equal(fg_hva(&t.g, buf(3), 2), "XY", 2);
+	assert_int_equal(fg_hva(&t.g, buf(4), 1)[0], 'Z');
+	assert_int_equal(fg_hva(&t.g, buf(2), 1)[0], 0x11);
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE);
 
 	virtio_console_get_stats(t.d, &st);
@@ -335,24 +236,24 @@ static void test_receive_early(void **state)
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE - 6);
 	start(&t);
 	assert_int_equal(receive_str(&t, "bird"), 4);
-	assert_int_equal(used_idx(&t, RXQ), 0);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 0);
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE - 10);
 
 	post_rx(&t, 0, 64);
-	kick(&t, RXQ);
-	assert_int_equal(used_idx(&t, RXQ), 1);
-	expect_used(&t, RXQ, 0, 0, 10);
-	assert_memory_equal(hva(&t, buf(0), 10), "early bird", 10);
-	assert_true(atomic_load(&t.notified[RXQ]) >= 1);
+	fg_kick(t.d, RXQ);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 1);
+	fg_expect_used(&t.g, RXQ, 0, 0, 10);
+	assert_memory_equal(fg_hva(&t.g, buf(0), 10), "early bird", 10);
+	assert_true(atomic_load(&t.g.notified[RXQ]) >= 1);
 	assert_int_equal(virtio_console_rx_space(t.d), VIRTIO_CONSOLE_INBUF_SIZE);
 
 	/* A buffer posted with no kick of its own is still found on the
 	 * next transmit kick. */
 	assert_int_equal(receive_str(&t, "!"), 1);
 	post_rx(&t, 1, 64);
-	kick(&t, TXQ);
-	assert_int_equal(used_idx(&t, RXQ), 2);
-	expect_used(&t, RXQ, 1, 1, 1);
+	fg_kick(t.d, TXQ);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 2);
+	fg_expect_used(&t.g, RXQ, 1, 1, 1);
 	teardown(&t);
 }
 
@@ -380,11 +281,11 @@ static void test_rx_space(void **state)
 		size_t room, n;
 
 		post_rx(&t, slot % QSIZE, len);
-		kick(&t, RXQ);
-		assert_int_equal(used_idx(&t, RXQ), (uint16_t)(used + 1));
+		fg_kick(t.d, RXQ);
+		assert_int_equal(fg_used_idx(&t.g, RXQ), (uint16_t)(used + 1));
 		n = len < fed - got ? len : fed - got;
-		expect_used(&t, RXQ, used, slot % QSIZE, n);
-		assert_memory_equal(hva(&t, buf(slot % QSIZE), n), in + got, n);
+		fg_expect_used(&t.g, RXQ, used, slot % QSIZE, n);
+		assert_memory_equal(fg_hva(&t.g, buf(slot % QSIZE), n), in + got, n);
 		got += n;
 		used++;
 		slot++;
@@ -405,20 +306,20 @@ static void test_receive_odd_buffers(void **state)
 	struct t t;
 
 	setup(&t);
-	put_desc(&t, RXQ, 0, buf(0), 8, 0, 0); /* readable only */
-	add_avail(&t, RXQ, 0);
+	fg_put_desc(&t.g, RXQ, 0, buf(0), 8, 0, 0); /* readable only */
+	fg_add_avail(&t.g, RXQ, 0);
 	post_rx(&t, 1, 8);
 	assert_int_equal(receive_str(&t, "hi"), 2);
-	assert_int_equal(used_idx(&t, RXQ), 2);
-	expect_used(&t, RXQ, 0, 0, 0);
-	expect_used(&t, RXQ, 1, 1, 2);
-	assert_memory_equal(hva(&t, buf(1), 2), "hi", 2);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 2);
+	fg_expect_used(&t.g, RXQ, 0, 0, 0);
+	fg_expect_used(&t.g, RXQ, 1, 1, 2);
+	assert_memory_equal(fg_hva(&t.g, buf(1), 2), "hi", 2);
 	/* A malformed receive ring: the device asks for a reset. */
-	put_desc(&t, RXQ, 2, buf(2), 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
-	add_avail(&t, RXQ, 2);
+	fg_put_desc(&t.g, RXQ, 2, buf(2), 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	fg_add_avail(&t.g, RXQ, 2);
 	assert_int_equal(receive_str(&t, "loop"), 4);
-	assert_int_equal(atomic_load(&t.needs_reset), 1);
-	assert_int_equal(used_idx(&t, RXQ), 2);
+	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 2);
 	teardown(&t);
 }
 
@@ -436,21 +337,21 @@ static void test_reset(void **state)
 
 	/* Reset device: kicks do nothing (the rings are the old driver's). */
 	post_rx(&t, 0, 16);
-	put_desc(&t, TXQ, 0, buf(5), 4, 0, 0);
-	add_avail(&t, TXQ, 0);
-	kick(&t, RXQ);
-	kick(&t, TXQ);
-	assert_int_equal(used_idx(&t, RXQ), 0);
-	assert_int_equal(used_idx(&t, TXQ), 0);
+	fg_put_desc(&t.g, TXQ, 0, buf(5), 4, 0, 0);
+	fg_add_avail(&t.g, TXQ, 0);
+	fg_kick(t.d, RXQ);
+	fg_kick(t.d, TXQ);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 0);
+	assert_int_equal(fg_used_idx(&t.g, TXQ), 0);
 	assert_int_equal(t.out_len, 0);
 
 	/* A new driver: fresh input only. */
 	start(&t);
 	post_rx(&t, 0, 16);
 	assert_int_equal(receive_str(&t, "new"), 3);
-	assert_int_equal(used_idx(&t, RXQ), 1);
-	expect_used(&t, RXQ, 0, 0, 3);
-	assert_memory_equal(hva(&t, buf(0), 3), "new", 3);
+	assert_int_equal(fg_used_idx(&t.g, RXQ), 1);
+	fg_expect_used(&t.g, RXQ, 0, 0, 3);
+	assert_memory_equal(fg_hva(&t.g, buf(0), 3), "new", 3);
 	teardown(&t);
 }
 
@@ -482,7 +383,7 @@ static void test_config_no_tty(void **state)
 	virtio_console_set_size(t.d, 100, 40);
 	read_cfg(&t, &cfg);
 	assert_int_equal(cfg.cols, 0);
-	assert_int_equal(atomic_load(&t.config_changed), 0);
+	assert_int_equal(atomic_load(&t.g.config_changed), 0);
 	teardown(&t);
 }
 
@@ -513,10 +414,8 @@ static void test_config_tty_size(void **state)
 	close(slave);
 	close(master);
 	assert_non_null(t.d);
-	assert_int_equal(guest_mem_alloc(&t.m, 1 * MiB, 3 * GiB), 0);
-	t.d->mem = &t.m;
-	t.d->transport_ops = &test_transport;
-	t.d->transport = &t;
+	fg_init(&t.g, 1 * MiB);
+	fg_attach(&t.g, t.d);
 
 	assert_int_equal(t.d->ops->features(t.d), 1ULL << VIRTIO_CONSOLE_F_SIZE);
 	read_cfg(&t, &cfg);
@@ -525,7 +424,7 @@ static void test_config_tty_size(void **state)
 
 	/* Resized before the driver is there: new size, no interrupt. */
 	virtio_console_set_size(t.d, 80, 25);
-	assert_int_equal(atomic_load(&t.config_changed), 0);
+	assert_int_equal(atomic_load(&t.g.config_changed), 0);
 	read_cfg(&t, &cfg);
 	assert_int_equal(le16toh(cfg.cols), 80);
 	assert_int_equal(le16toh(cfg.rows), 25);
@@ -534,9 +433,9 @@ static void test_config_tty_size(void **state)
 	t.d->features = 1ULL << VIRTIO_CONSOLE_F_SIZE;
 	start(&t);
 	virtio_console_set_size(t.d, 132, 50);
-	assert_int_equal(atomic_load(&t.config_changed), 1);
+	assert_int_equal(atomic_load(&t.g.config_changed), 1);
 	virtio_console_set_size(t.d, 132, 50);
-	assert_int_equal(atomic_load(&t.config_changed), 1);
+	assert_int_equal(atomic_load(&t.g.config_changed), 1);
 	read_cfg(&t, &cfg);
 	assert_int_equal(le16toh(cfg.cols), 132);
 	assert_int_equal(le16toh(cfg.rows), 50);
@@ -548,7 +447,7 @@ static void test_config_tty_size(void **state)
 	t.d->features = 0;
 	start(&t);
 	virtio_console_set_size(t.d, 90, 30);
-	assert_int_equal(atomic_load(&t.config_changed), 1);
+	assert_int_equal(atomic_load(&t.g.config_changed), 1);
 	teardown(&t);
 }
 
@@ -594,23 +493,18 @@ static void test_threads(void **state)
 	f = (struct feeder){ .d = t.d, .data = in, .len = sizeof(in) };
 	assert_int_equal(pthread_create(&th, NULL, feed, &f), 0);
 	while (got_len < sizeof(in)) {
-		uint16_t u = used_idx(&t, RXQ);
+		uint16_t u = fg_used_idx(&t.g, RXQ);
 
 		if (u == seen) {
-			kick(&t, RXQ);
+			fg_kick(t.d, RXQ);
 			sched_yield();
 			continue;
 		}
 		for (; seen != u; seen++) {
-			struct vring_used_elem e;
+			struct vring_used_elem e = fg_used_elem(&t.g, RXQ, seen);
 
-			assert_int_equal(guest_mem_read(&t.m,
-							RING_GPA(RXQ) + 0x2000 + 4 +
-								8 * (seen % QSIZE),
-							&e, sizeof(e)),
-					 0);
 			assert_true(e.len <= 512 && got_len + e.len <= sizeof(got));
-			memcpy(got + got_len, hva(&t, buf(e.id), 512), e.len);
+			memcpy(got + got_len, fg_hva(&t.g, buf(e.id), 512), e.len);
 			got_len += e.len;
 			post_rx(&t, e.id, 512);
 		}

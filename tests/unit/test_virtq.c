@@ -16,11 +16,10 @@
 
 #include <linux/virtio_ring.h>
 
+#include "fake_virtq.h"
 #include "virtio/queue.h"
 #include "vm/memory.h"
 
-#define MiB (1ULL << 20)
-#define GiB (1ULL << 30)
 #define HIGH_BASE 0x100000000ULL
 
 #define DESC_GPA 0x10000ULL
@@ -32,11 +31,10 @@
 #define MAX_IOV 16
 
 struct drv {
-	struct guest_mem m;
+	struct fake_guest g; /* queue 0: the driver's side of q */
 	struct virtq q;
 	struct virtq_req req;
 	struct iovec iov[MAX_IOV];
-	uint16_t avail_idx;
 };
 
 static uint64_t buf(int i)
@@ -46,14 +44,14 @@ static uint64_t buf(int i)
 
 static void wr16(struct drv *d, uint64_t gpa, uint16_t v)
 {
-	assert_int_equal(guest_mem_write(&d->m, gpa, &v, sizeof(v)), 0);
+	assert_int_equal(guest_mem_write(&d->g.m, gpa, &v, sizeof(v)), 0);
 }
 
 static uint16_t rd16(struct drv *d, uint64_t gpa)
 {
 	uint16_t v;
 
-	assert_int_equal(guest_mem_read(&d->m, gpa, &v, sizeof(v)), 0);
+	assert_int_equal(guest_mem_read(&d->g.m, gpa, &v, sizeof(v)), 0);
 	return v;
 }
 
@@ -61,30 +59,8 @@ static uint32_t rd32(struct drv *d, uint64_t gpa)
 {
 	uint32_t v;
 
-	assert_int_equal(guest_mem_read(&d->m, gpa, &v, sizeof(v)), 0);
+	assert_int_equal(guest_mem_read(&d->g.m, gpa, &v, sizeof(v)), 0);
 	return v;
-}
-
-static void put_desc_at(struct drv *d, uint64_t table, int i, uint64_t addr, uint32_t len,
-			uint16_t flags, uint16_t next)
-{
-	struct vring_desc v = { .addr = addr, .len = len, .flags = flags, .next = next };
-
-	assert_int_equal(guest_mem_write(&d->m, table + 16ULL * i, &v, sizeof(v)), 0);
-}
-
-static void put_desc(struct drv *d, int i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	put_desc_at(d, DESC_GPA, i, addr, len, flags, next);
-}
-
-/* Publishes @head at the driver's next avail slot. */
-static void add_avail(struct drv *d, uint16_t head)
-{
-	wr16(d, AVAIL_GPA + 4 + 2 * (d->avail_idx % d->q.size), head);
-	d->avail_idx++;
-	wr16(d, AVAIL_GPA + 2, d->avail_idx);
 }
 
 static void set_used_event(struct drv *d, uint16_t v)
@@ -97,23 +73,13 @@ static uint16_t avail_event(struct drv *d)
 	return rd16(d, USED_GPA + 4 + 8ULL * d->q.size);
 }
 
-static uint16_t used_idx(struct drv *d)
-{
-	return rd16(d, USED_GPA + 2);
-}
-
 static void drv_init_mem(struct drv *d, uint16_t size, bool event_idx, bool indirect,
 			 uint64_t ram, uint64_t lowmem)
 {
 	memset(d, 0, sizeof(*d));
-	assert_int_equal(guest_mem_alloc(&d->m, ram, lowmem), 0);
-	virtq_reset(&d->q);
-	d->q.size = size;
-	d->q.desc_gpa = DESC_GPA;
-	d->q.avail_gpa = AVAIL_GPA;
-	d->q.used_gpa = USED_GPA;
-	d->q.ready = true;
-	assert_int_equal(virtq_start(&d->q, &d->m, event_idx, indirect), 0);
+	fg_init_mem(&d->g, ram, lowmem);
+	fg_ring_at(&d->g, 0, size, DESC_GPA, AVAIL_GPA, USED_GPA);
+	fg_start_virtq(&d->g, 0, &d->q, event_idx, indirect);
 }
 
 static void drv_init(struct drv *d, uint16_t size, bool event_idx, bool indirect)
@@ -123,7 +89,7 @@ static void drv_init(struct drv *d, uint16_t size, bool event_idx, bool indirect
 
 static void drv_fini(struct drv *d)
 {
-	guest_mem_free(&d->m);
+	fg_fini(&d->g);
 }
 
 static int pop(struct drv *d)
@@ -252,8 +218,8 @@ static void test_simple_chain(void **state)
 	assert_int_equal(pop(&d), 0);
 	assert_false(virtq_has_avail(&d.q));
 
-	put_desc(&d, 5, buf(0), 100, 0, 0);
-	add_avail(&d, 5);
+	fg_put_desc(&d.g, 0, 5, buf(0), 100, 0, 0);
+	fg_add_avail(&d.g, 0, 5);
 	assert_true(virtq_has_avail(&d.q));
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.head, 5);
@@ -262,12 +228,12 @@ static void test_simple_chain(void **state)
 	assert_int_equal(d.req.out_len, 100);
 	assert_int_equal(d.req.in_len, 0);
 	assert_ptr_equal(d.req.iov, d.iov);
-	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.m, buf(0), 100));
+	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.g.m, buf(0), 100));
 	assert_int_equal(d.iov[0].iov_len, 100);
 	assert_int_equal(pop(&d), 0);
 
 	virtq_push(&d.q, 5, 0);
-	assert_int_equal(used_idx(&d), 1);
+	assert_int_equal(fg_used_idx(&d.g, 0), 1);
 	assert_int_equal(rd32(&d, USED_GPA + 4), 5);
 	assert_int_equal(rd32(&d, USED_GPA + 8), 0);
 	assert_true(virtq_should_notify(&d.q));
@@ -280,36 +246,36 @@ static void test_read_write_chain(void **state)
 
 	drv_init(&d, 16, false, false);
 	/* 3 -> 9 -> 0 -> 15 -> 7, with an empty readable one in the middle. */
-	put_desc(&d, 3, buf(1), 16, VRING_DESC_F_NEXT, 9);
-	put_desc(&d, 9, buf(2), 0, VRING_DESC_F_NEXT, 0);
-	put_desc(&d, 0, buf(3), 512, VRING_DESC_F_NEXT, 15);
-	put_desc(&d, 15, buf(4), 4096, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 7);
-	put_desc(&d, 7, buf(5), 1, VRING_DESC_F_WRITE, 12345); /* next ignored */
-	add_avail(&d, 3);
+	fg_put_desc(&d.g, 0, 3, buf(1), 16, VRING_DESC_F_NEXT, 9);
+	fg_put_desc(&d.g, 0, 9, buf(2), 0, VRING_DESC_F_NEXT, 0);
+	fg_put_desc(&d.g, 0, 0, buf(3), 512, VRING_DESC_F_NEXT, 15);
+	fg_put_desc(&d.g, 0, 15, buf(4), 4096, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 7);
+	fg_put_desc(&d.g, 0, 7, buf(5), 1, VRING_DESC_F_WRITE, 12345); /* next ignored */
+	fg_add_avail(&d.g, 0, 3);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.head, 3);
 	assert_int_equal(d.req.nr_out, 2);
 	assert_int_equal(d.req.nr_in, 2);
 	assert_int_equal(d.req.out_len, 16 + 512);
 	assert_int_equal(d.req.in_len, 4096 + 1);
-	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.m, buf(1), 1));
-	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.m, buf(3), 1));
-	assert_ptr_equal(d.iov[2].iov_base, guest_mem_ptr(&d.m, buf(4), 1));
-	assert_ptr_equal(d.iov[3].iov_base, guest_mem_ptr(&d.m, buf(5), 1));
+	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.g.m, buf(1), 1));
+	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.g.m, buf(3), 1));
+	assert_ptr_equal(d.iov[2].iov_base, guest_mem_ptr(&d.g.m, buf(4), 1));
+	assert_ptr_equal(d.iov[3].iov_base, guest_mem_ptr(&d.g.m, buf(5), 1));
 	assert_int_equal(d.iov[2].iov_len, 4096);
 
 	/* A chain that uses every descriptor of the table is legal. */
 	for (int i = 0; i < 16; i++)
-		put_desc(&d, i, buf(i), 8, i < 15 ? VRING_DESC_F_NEXT : 0, i + 1);
-	add_avail(&d, 0);
+		fg_put_desc(&d.g, 0, i, buf(i), 8, i < 15 ? VRING_DESC_F_NEXT : 0, i + 1);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 16), 1);
 	assert_int_equal(d.req.nr_out, 16);
 	assert_int_equal(d.req.out_len, 128);
 
 	/* Only writable buffers; an empty writable one is skipped. */
-	put_desc(&d, 1, buf(1), 0, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
-	put_desc(&d, 2, buf(2), 10, VRING_DESC_F_WRITE, 0);
-	add_avail(&d, 1);
+	fg_put_desc(&d.g, 0, 1, buf(1), 0, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	fg_put_desc(&d.g, 0, 2, buf(2), 10, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&d.g, 0, 1);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.nr_out, 0);
 	assert_int_equal(d.req.nr_in, 1);
@@ -322,13 +288,13 @@ static void test_high_ram_buffers(void **state)
 	struct drv d;
 
 	drv_init_mem(&d, 8, false, false, 2 * MiB, 1 * MiB);
-	put_desc(&d, 0, HIGH_BASE + MiB - 64, 64, VRING_DESC_F_NEXT, 1);
-	put_desc(&d, 1, MiB - 64, 64, VRING_DESC_F_WRITE, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, HIGH_BASE + MiB - 64, 64, VRING_DESC_F_NEXT, 1);
+	fg_put_desc(&d.g, 0, 1, MiB - 64, 64, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(pop(&d), 1);
 	assert_ptr_equal(d.iov[0].iov_base,
-			 guest_mem_ptr(&d.m, HIGH_BASE + MiB - 64, 64));
-	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.m, MiB - 64, 64));
+			 guest_mem_ptr(&d.g.m, HIGH_BASE + MiB - 64, 64));
+	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.g.m, MiB - 64, 64));
 	drv_fini(&d);
 }
 
@@ -341,13 +307,13 @@ static void test_many_chains_wrap(void **state)
 	d.q.last_avail = 65530;
 	d.q.used_idx = 65530;
 	d.q.signalled_used = 65530;
-	d.avail_idx = 65530;
-	wr16(&d, AVAIL_GPA + 2, d.avail_idx);
+	d.g.vq[0].avail_idx = 65530;
+	wr16(&d, AVAIL_GPA + 2, d.g.vq[0].avail_idx);
 	wr16(&d, USED_GPA + 2, 65530);
 	for (int round = 0; round < 5; round++) {
 		for (int i = 0; i < 3; i++) {
-			put_desc(&d, i, buf(i), 10 + i, 0, 0);
-			add_avail(&d, i);
+			fg_put_desc(&d.g, 0, i, buf(i), 10 + i, 0, 0);
+			fg_add_avail(&d.g, 0, i);
 		}
 		for (int i = 0; i < 3; i++) {
 			assert_int_equal(pop(&d), 1);
@@ -356,7 +322,7 @@ static void test_many_chains_wrap(void **state)
 			virtq_push(&d.q, d.req.head, i);
 		}
 		assert_int_equal(pop(&d), 0);
-		assert_int_equal(used_idx(&d), d.avail_idx);
+		assert_int_equal(fg_used_idx(&d.g, 0), d.g.vq[0].avail_idx);
 	}
 	assert_int_equal(d.q.last_avail, (uint16_t)(65530 + 15));
 	/* Last used element: index (65530 + 14) % 4 holds head 2, len 2. */
@@ -364,8 +330,8 @@ static void test_many_chains_wrap(void **state)
 	assert_int_equal(rd32(&d, USED_GPA + 8 + 8 * ((65530 + 14) % 4)), 2);
 	/* A full ring (size entries outstanding) is fine. */
 	for (int i = 0; i < 4; i++) {
-		put_desc(&d, i, buf(i), 1, 0, 0);
-		add_avail(&d, i);
+		fg_put_desc(&d.g, 0, i, buf(i), 1, 0, 0);
+		fg_add_avail(&d.g, 0, i);
 	}
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pop(&d), 1);
@@ -379,10 +345,10 @@ static void test_too_many_buffers(void **state)
 
 	drv_init(&d, 8, false, false);
 	for (int i = 0; i < 5; i++)
-		put_desc(&d, i, buf(i), 4, i < 4 ? VRING_DESC_F_NEXT : 0, i + 1);
-	add_avail(&d, 0);
-	put_desc(&d, 6, buf(6), 4, 0, 0);
-	add_avail(&d, 6);
+		fg_put_desc(&d.g, 0, i, buf(i), 4, i < 4 ? VRING_DESC_F_NEXT : 0, i + 1);
+	fg_add_avail(&d.g, 0, 0);
+	fg_put_desc(&d.g, 0, 6, buf(6), 4, 0, 0);
+	fg_add_avail(&d.g, 0, 6);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 4), -E2BIG);
 	assert_false(d.q.broken);
 	assert_int_equal(d.req.head, 0);
@@ -393,19 +359,19 @@ static void test_too_many_buffers(void **state)
 	assert_int_equal(d.req.head, 6);
 	/* Exactly max_iov buffers fit; empty ones do not count. */
 	for (int i = 0; i < 5; i++)
-		put_desc(&d, i, buf(i), i == 2 ? 0 : 4, i < 4 ? VRING_DESC_F_NEXT : 0,
-			 i + 1);
-	add_avail(&d, 0);
+		fg_put_desc(&d.g, 0, i, buf(i), i == 2 ? 0 : 4,
+			    i < 4 ? VRING_DESC_F_NEXT : 0, i + 1);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 4), 1);
 	assert_int_equal(d.req.nr_out, 4);
 	/* No room at all. */
-	add_avail(&d, 6);
+	fg_add_avail(&d.g, 0, 6);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 0), -E2BIG);
 	/* A malformed chain beyond max_iov is still malformed. */
 	for (int i = 0; i < 5; i++)
-		put_desc(&d, i, buf(i), 4, VRING_DESC_F_NEXT, i + 1);
-	put_desc(&d, 5, buf(5), 4, VRING_DESC_F_NEXT, 9);
-	add_avail(&d, 0);
+		fg_put_desc(&d.g, 0, i, buf(i), 4, VRING_DESC_F_NEXT, i + 1);
+	fg_put_desc(&d.g, 0, 5, buf(5), 4, VRING_DESC_F_NEXT, 9);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 2), -EINVAL);
 	assert_true(d.q.broken);
 	drv_fini(&d);
@@ -419,39 +385,40 @@ static void test_indirect(void **state)
 
 	drv_init(&d, 4, false, true);
 	/* Table of 3: out, in -> in (a table may use "next" in any order). */
-	put_desc_at(&d, IND_GPA, 0, buf(0), 32, VRING_DESC_F_NEXT, 2);
-	put_desc_at(&d, IND_GPA, 2, buf(1), 64, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
-		    1);
-	put_desc_at(&d, IND_GPA, 1, buf(2), 1, VRING_DESC_F_WRITE, 0);
+	fg_put_desc_at(&d.g, IND_GPA, 0, buf(0), 32, VRING_DESC_F_NEXT, 2);
+	fg_put_desc_at(&d.g, IND_GPA, 2, buf(1), 64,
+		       VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fg_put_desc_at(&d.g, IND_GPA, 1, buf(2), 1, VRING_DESC_F_WRITE, 0);
 	/* WRITE on the indirect descriptor itself is ignored. */
-	put_desc(&d, 2, IND_GPA, 3 * 16, VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0);
-	add_avail(&d, 2);
+	fg_put_desc(&d.g, 0, 2, IND_GPA, 3 * 16,
+		    VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&d.g, 0, 2);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.head, 2);
 	assert_int_equal(d.req.nr_out, 1);
 	assert_int_equal(d.req.nr_in, 2);
 	assert_int_equal(d.req.out_len, 32);
 	assert_int_equal(d.req.in_len, 65);
-	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.m, buf(0), 1));
-	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.m, buf(1), 1));
-	assert_ptr_equal(d.iov[2].iov_base, guest_mem_ptr(&d.m, buf(2), 1));
+	assert_ptr_equal(d.iov[0].iov_base, guest_mem_ptr(&d.g.m, buf(0), 1));
+	assert_ptr_equal(d.iov[1].iov_base, guest_mem_ptr(&d.g.m, buf(1), 1));
+	assert_ptr_equal(d.iov[2].iov_base, guest_mem_ptr(&d.g.m, buf(2), 1));
 
 	/* Direct descriptors followed by one indirect one (2.7.5.3.2). */
-	put_desc(&d, 0, buf(3), 8, VRING_DESC_F_NEXT, 3);
-	put_desc(&d, 3, IND_GPA, 2 * 16, VRING_DESC_F_INDIRECT, 0);
-	put_desc_at(&d, IND_GPA, 0, buf(4), 8, VRING_DESC_F_NEXT, 1);
-	put_desc_at(&d, IND_GPA, 1, buf(5), 8, VRING_DESC_F_WRITE, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(3), 8, VRING_DESC_F_NEXT, 3);
+	fg_put_desc(&d.g, 0, 3, IND_GPA, 2 * 16, VRING_DESC_F_INDIRECT, 0);
+	fg_put_desc_at(&d.g, IND_GPA, 0, buf(4), 8, VRING_DESC_F_NEXT, 1);
+	fg_put_desc_at(&d.g, IND_GPA, 1, buf(5), 8, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.nr_out, 2);
 	assert_int_equal(d.req.nr_in, 1);
 
 	/* A table larger than the queue, at an odd address. */
 	for (int i = 0; i < 12; i++)
-		put_desc_at(&d, IND_GPA + 1, i, buf(i), 2, i < 11 ? VRING_DESC_F_NEXT : 0,
-			    i + 1);
-	put_desc(&d, 1, IND_GPA + 1, 12 * 16, VRING_DESC_F_INDIRECT, 0);
-	add_avail(&d, 1);
+		fg_put_desc_at(&d.g, IND_GPA + 1, i, buf(i), 2,
+			       i < 11 ? VRING_DESC_F_NEXT : 0, i + 1);
+	fg_put_desc(&d.g, 0, 1, IND_GPA + 1, 12 * 16, VRING_DESC_F_INDIRECT, 0);
+	fg_add_avail(&d.g, 0, 1);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(d.req.nr_out, 12);
 	assert_int_equal(d.req.out_len, 24);
@@ -514,7 +481,7 @@ static void test_event_idx_wrap(void **state)
 	assert_false(virtq_should_notify(&d.q));
 	push_one(&d); /* 0: passed 65535 */
 	assert_true(virtq_should_notify(&d.q));
-	assert_int_equal(used_idx(&d), 0);
+	assert_int_equal(fg_used_idx(&d.g, 0), 0);
 
 	/* Event 0 crossed from 65535 in a batch 65534 -> 2. */
 	d.q.used_idx = 65534;
@@ -564,8 +531,8 @@ static void test_notify_suppression(void **state)
 	assert_false(virtq_enable_notify(&d.q));
 	assert_int_equal(rd16(&d, USED_GPA), 0);
 	virtq_disable_notify(&d.q);
-	put_desc(&d, 0, buf(0), 1, 0, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 1, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	assert_true(virtq_enable_notify(&d.q));
 	assert_int_equal(rd16(&d, USED_GPA), 0);
 	assert_int_equal(pop(&d), 1);
@@ -575,9 +542,9 @@ static void test_notify_suppression(void **state)
 	/* With EVENT_IDX: avail_event, used flags stay 0. */
 	drv_init(&d, 8, true, false);
 	assert_int_equal(avail_event(&d), 0);
-	put_desc(&d, 0, buf(0), 1, 0, 0);
-	add_avail(&d, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 1, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(pop(&d), 1);
 	assert_int_equal(avail_event(&d), 1); /* kick me at entry 1 */
 	virtq_disable_notify(&d.q);
@@ -589,7 +556,7 @@ static void test_notify_suppression(void **state)
 	assert_false(virtq_enable_notify(&d.q));
 	assert_int_equal(avail_event(&d), 2);
 	virtq_disable_notify(&d.q);
-	add_avail(&d, 0);
+	fg_add_avail(&d.g, 0, 0);
 	assert_true(virtq_enable_notify(&d.q));
 	assert_int_equal(avail_event(&d), 2);
 	assert_int_equal(pop(&d), 1);
@@ -639,15 +606,15 @@ static void test_bad_loop(void **state)
 	struct drv d;
 
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 1, buf(1), 4, VRING_DESC_F_NEXT, 2);
-	put_desc(&d, 2, buf(2), 4, VRING_DESC_F_NEXT, 1);
-	add_avail(&d, 1);
+	fg_put_desc(&d.g, 0, 1, buf(1), 4, VRING_DESC_F_NEXT, 2);
+	fg_put_desc(&d.g, 0, 2, buf(2), 4, VRING_DESC_F_NEXT, 1);
+	fg_add_avail(&d.g, 0, 1);
 	expect_broken(&d);
 	drv_fini(&d);
 
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 4, buf(1), 0, VRING_DESC_F_NEXT, 4); /* empty self-loop */
-	add_avail(&d, 4);
+	fg_put_desc(&d.g, 0, 4, buf(1), 0, VRING_DESC_F_NEXT, 4); /* empty self-loop */
+	fg_add_avail(&d.g, 0, 4);
 	expect_broken(&d);
 	drv_fini(&d);
 }
@@ -659,8 +626,8 @@ static void test_bad_chain_too_long(void **state)
 	/* Every descriptor, then back to the first: size + 1 entries. */
 	drv_init(&d, 8, false, false);
 	for (int i = 0; i < 8; i++)
-		put_desc(&d, i, buf(i), 1, VRING_DESC_F_NEXT, (i + 1) % 8);
-	add_avail(&d, 0);
+		fg_put_desc(&d.g, 0, i, buf(i), 1, VRING_DESC_F_NEXT, (i + 1) % 8);
+	fg_add_avail(&d.g, 0, 0);
 	assert_int_equal(virtq_pop(&d.q, &d.req, d.iov, 8), -EINVAL);
 	assert_true(d.q.broken);
 	drv_fini(&d);
@@ -672,29 +639,29 @@ static void test_bad_indices(void **state)
 
 	/* next out of range */
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, VRING_DESC_F_NEXT, 8);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, VRING_DESC_F_NEXT, 8);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 
 	/* head out of range, after a good chain */
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, 0, 0);
-	add_avail(&d, 0);
-	add_avail(&d, 8);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
+	fg_add_avail(&d.g, 0, 8);
 	assert_int_equal(pop(&d), 1);
 	expect_broken(&d);
 	assert_int_equal(d.q.last_avail, 1);
 	drv_fini(&d);
 
 	drv_init(&d, 8, false, false);
-	add_avail(&d, 0xffff);
+	fg_add_avail(&d.g, 0, 0xffff);
 	expect_broken(&d);
 	drv_fini(&d);
 
 	/* avail idx more than size ahead */
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, 0, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, 0, 0);
 	wr16(&d, AVAIL_GPA + 2, 9);
 	assert_true(virtq_has_avail(&d.q));
 	expect_broken(&d);
@@ -706,7 +673,7 @@ static void test_bad_indices(void **state)
 	expect_broken(&d);
 	/* A broken queue restarts clean. */
 	wr16(&d, AVAIL_GPA + 2, 0);
-	assert_int_equal(virtq_start(&d.q, &d.m, true, false), 0);
+	assert_int_equal(virtq_start(&d.q, &d.g.m, true, false), 0);
 	assert_false(d.q.broken);
 	assert_int_equal(pop(&d), 0);
 	drv_fini(&d);
@@ -720,9 +687,9 @@ static void bad_buffer(uint64_t addr, uint32_t len, bool split)
 		drv_init_mem(&d, 8, false, false, 2 * MiB, 1 * MiB);
 	else
 		drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
-	put_desc(&d, 1, addr, len, 0, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
+	fg_put_desc(&d.g, 0, 1, addr, len, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 }
@@ -747,26 +714,26 @@ static void test_bad_write_then_read(void **state)
 	struct drv d;
 
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
-	put_desc(&d, 1, buf(1), 4, 0, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fg_put_desc(&d.g, 0, 1, buf(1), 4, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 
 	/* Also when the readable one is empty. */
 	drv_init(&d, 8, false, false);
-	put_desc(&d, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
-	put_desc(&d, 1, buf(1), 0, 0, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fg_put_desc(&d.g, 0, 1, buf(1), 0, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 
 	/* Also across the switch to an indirect table. */
 	drv_init(&d, 8, false, true);
-	put_desc(&d, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
-	put_desc(&d, 1, IND_GPA, 16, VRING_DESC_F_INDIRECT, 0);
-	put_desc_at(&d, IND_GPA, 0, buf(1), 4, 0, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fg_put_desc(&d.g, 0, 1, IND_GPA, 16, VRING_DESC_F_INDIRECT, 0);
+	fg_put_desc_at(&d.g, IND_GPA, 0, buf(1), 4, 0, 0);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 }
@@ -779,45 +746,46 @@ static void bad_indirect(bool negotiated, uint64_t addr, uint32_t len, uint16_t 
 
 	drv_init(&d, 8, false, negotiated);
 	for (int i = 0; i < 8; i++)
-		put_desc_at(&d, IND_GPA, i, buf(i), 4, 0, 0);
+		fg_put_desc_at(&d.g, IND_GPA, i, buf(i), 4, 0, 0);
 	if (fill)
 		fill(&d);
-	put_desc(&d, 0, addr, len, VRING_DESC_F_INDIRECT | flags, 1);
-	put_desc(&d, 1, buf(1), 4, VRING_DESC_F_WRITE, 0);
-	add_avail(&d, 0);
+	fg_put_desc(&d.g, 0, 0, addr, len, VRING_DESC_F_INDIRECT | flags, 1);
+	fg_put_desc(&d.g, 0, 1, buf(1), 4, VRING_DESC_F_WRITE, 0);
+	fg_add_avail(&d.g, 0, 0);
 	expect_broken(&d);
 	drv_fini(&d);
 }
 
 static void fill_nested(struct drv *d)
 {
-	put_desc_at(d, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
-	put_desc_at(d, IND_GPA, 1, IND_GPA + 0x1000, 16, VRING_DESC_F_INDIRECT, 0);
-	put_desc_at(d, IND_GPA + 0x1000, 0, buf(1), 4, 0, 0);
+	fg_put_desc_at(&d->g, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
+	fg_put_desc_at(&d->g, IND_GPA, 1, IND_GPA + 0x1000, 16, VRING_DESC_F_INDIRECT, 0);
+	fg_put_desc_at(&d->g, IND_GPA + 0x1000, 0, buf(1), 4, 0, 0);
 }
 
 static void fill_loop(struct drv *d)
 {
-	put_desc_at(d, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
-	put_desc_at(d, IND_GPA, 1, buf(1), 4, VRING_DESC_F_NEXT, 0);
+	fg_put_desc_at(&d->g, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
+	fg_put_desc_at(&d->g, IND_GPA, 1, buf(1), 4, VRING_DESC_F_NEXT, 0);
 }
 
 static void fill_next_oob(struct drv *d)
 {
 	/* Index 4 exists in guest memory but not in a 4-entry table. */
-	put_desc_at(d, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 4);
+	fg_put_desc_at(&d->g, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 4);
 }
 
 static void fill_bad_buffer(struct drv *d)
 {
-	put_desc_at(d, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
-	put_desc_at(d, IND_GPA, 1, MiB - 2, 4, 0, 0);
+	fg_put_desc_at(&d->g, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT, 1);
+	fg_put_desc_at(&d->g, IND_GPA, 1, MiB - 2, 4, 0, 0);
 }
 
 static void fill_write_read(struct drv *d)
 {
-	put_desc_at(d, IND_GPA, 0, buf(0), 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
-	put_desc_at(d, IND_GPA, 1, buf(1), 4, 0, 0);
+	fg_put_desc_at(&d->g, IND_GPA, 0, buf(0), 4,
+		       VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	fg_put_desc_at(&d->g, IND_GPA, 1, buf(1), 4, 0, 0);
 }
 
 static void test_bad_indirect(void **state)
@@ -850,7 +818,7 @@ struct racer {
 static void *racer_fn(void *arg)
 {
 	struct racer *r = arg;
-	uint8_t *table = guest_mem_ptr(&r->d->m, DESC_GPA, 16 * 8);
+	uint8_t *table = guest_mem_ptr(&r->d->g.m, DESC_GPA, 16 * 8);
 	unsigned int x = 1;
 
 	/* Plain stores, torn or not: whatever the device reads must be safe. */
@@ -896,11 +864,11 @@ static void test_concurrent_rewrite(void **state)
 	for (int i = 0; i < 200000 && (i < 20000 || ok < 100 || bad < 100); i++) {
 		int ret;
 
-		add_avail(&d, i & 7);
+		fg_add_avail(&d.g, 0, i & 7);
 		ret = pop(&d);
 		if (ret == 1) {
 			for (int j = 0; j < d.req.nr_out + d.req.nr_in; j++)
-				assert_true(in_ram(&d.m, &d.iov[j]));
+				assert_true(in_ram(&d.g.m, &d.iov[j]));
 			virtq_push(&d.q, d.req.head, 0);
 			ok++;
 		} else if (ret == -E2BIG) {
@@ -910,9 +878,9 @@ static void test_concurrent_rewrite(void **state)
 			assert_int_equal(ret, -EINVAL);
 			bad++;
 			/* Driver reset: start over. */
-			d.avail_idx = 0;
+			d.g.vq[0].avail_idx = 0;
 			wr16(&d, AVAIL_GPA + 2, 0);
-			assert_int_equal(virtq_start(&d.q, &d.m, true, false), 0);
+			assert_int_equal(virtq_start(&d.q, &d.g.m, true, false), 0);
 		}
 	}
 	r.stop = true;
