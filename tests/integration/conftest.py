@@ -81,7 +81,11 @@ def hw_kvm(kvm):
 
 @pytest.fixture(scope="session")
 def kit():
-    """Paths of the guest kit (tools/build-guest-kit --print)."""
+    """Paths of the guest kit (tools/build-guest-kit --print), or the
+    KVMBOX_KIT_* variables of the environment when KVMBOX_KIT_VMLINUX is set
+    (a kit built elsewhere, e.g. for an older self-test)."""
+    if os.environ.get("KVMBOX_KIT_VMLINUX"):
+        return {k: v for k, v in os.environ.items() if k.startswith("KVMBOX_KIT_")}
     r = subprocess.run([str(ROOT / "tools" / "build-guest-kit"), "--print"],
                        capture_output=True, text=True)
     paths = {}
