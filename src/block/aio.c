@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The block I/O engine: io_uring or a thread pool, completions delivered
- * to the event loop through an eventfd (see aio.h).
+ * to the event loop through an eventfd (see aio.h). Both go through a
+ * workpool (workpool.c): its worker threads run the thread engine's
+ * requests, and its eventfd (registered with the ring too) and done list
+ * deliver every completion; the ring is reaped from its reap() hook.
  *
  * Locking: c->lock protects the ring (submission and completion sides),
- * the work and done lists and the in-flight count. It is never held while
- * a done() callback runs, so callbacks may submit again, and a thread
- * holding a device lock may drain (the device's callbacks wait for that
- * lock, not the other way round).
+ * the io_uring in-flight count and the flags; it is taken before the
+ * pool's lock. Neither is held while a done() callback runs, so callbacks
+ * may submit again, and a thread holding a device lock may drain (the
+ * device's callbacks wait for that lock, not the other way round).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <linux/falloc.h>
@@ -28,6 +28,7 @@
 #endif
 
 #include "block/aio.h"
+#include "block/workpool.h"
 #include "util/log.h"
 
 #define AIO_THREADS 4
@@ -39,9 +40,7 @@
 enum { WZ_ALLOC_FIRST, WZ_ALLOC_SECOND, WZ_WRITE };
 
 struct aio_ctx {
-	struct event_loop *loop;
-	int efd;
-	bool registered;
+	struct workpool *pool; /* the threads; every done() goes through it */
 	bool uring;
 	bool closing;
 	int plugged; /* io_uring: submissions wait for aio_unplug() */
@@ -51,18 +50,7 @@ struct aio_ctx {
 	void *zeroes; /* ZERO_BUF_SIZE bytes of zeroes, never written */
 
 	pthread_mutex_t lock;
-	unsigned int inflight; /* submitted, I/O not finished */
-	struct block_req *done_head, **done_tail; /* finished, done() due */
-	void (*batch_fn)(void *arg);
-	void *batch_arg;
-
-	/* Thread pool. */
-	pthread_cond_t work_cond;
-	pthread_cond_t idle_cond; /* inflight dropped to 0 */
-	struct block_req *work_head, **work_tail;
-	pthread_t thread[AIO_THREADS];
-	int nr_threads;
-	bool stop;
+	unsigned int inflight; /* io_uring: submitted, I/O not finished */
 
 #ifdef HAVE_LIBURING
 	struct io_uring ring;
@@ -191,23 +179,11 @@ static size_t zero_chunk(const struct block_req *r)
 	return left < ZERO_BUF_SIZE ? left : ZERO_BUF_SIZE;
 }
 
-/* Under c->lock: the I/O is over; queue the done() call. */
+/* The I/O of @r (not the pool's) is over; queue the done() call. */
 static void finish(struct aio_ctx *c, struct block_req *r)
 {
 	bounce_finish(r);
-	r->next = NULL;
-	*c->done_tail = r;
-	c->done_tail = &r->next;
-	if (!--c->inflight)
-		pthread_cond_broadcast(&c->idle_cond);
-}
-
-static void kick_loop(struct aio_ctx *c)
-{
-	uint64_t one = 1;
-
-	if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("block: completion eventfd: %s", strerror(errno));
+	workpool_complete(c->pool, r);
 }
 
 /* ---- Thread pool ---- */
@@ -285,62 +261,11 @@ static int sync_exec(struct aio_ctx *c, struct block_req *r)
 	return -EINVAL;
 }
 
-static void *worker(void *arg)
+/* On a pool thread. */
+static void thread_work(void *arg, struct block_req *r)
 {
-	struct aio_ctx *c = arg;
-	sigset_t all;
-
-	/* Signals (vCPU kicks, SIGINT) are for the other threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	pthread_setname_np(pthread_self(), "kvmbox-blk");
-	for (;;) {
-		struct block_req *r;
-
-		pthread_mutex_lock(&c->lock);
-		while (!c->work_head && !c->stop)
-			pthread_cond_wait(&c->work_cond, &c->lock);
-		r = c->work_head;
-		if (!r) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		c->work_head = r->next;
-		if (!c->work_head)
-			c->work_tail = &c->work_head;
-		pthread_mutex_unlock(&c->lock);
-
-		r->res = sync_exec(c, r);
-
-		pthread_mutex_lock(&c->lock);
-		finish(c, r);
-		pthread_mutex_unlock(&c->lock);
-		kick_loop(c);
-	}
-	return NULL;
-}
-
-static int threads_start(struct aio_ctx *c)
-{
-	for (int i = 0; i < AIO_THREADS; i++) {
-		int ret = pthread_create(&c->thread[i], NULL, worker, c);
-
-		if (ret)
-			return -ret;
-		c->nr_threads++;
-	}
-	return 0;
-}
-
-static void threads_stop(struct aio_ctx *c)
-{
-	pthread_mutex_lock(&c->lock);
-	c->stop = true;
-	pthread_cond_broadcast(&c->work_cond);
-	pthread_mutex_unlock(&c->lock);
-	for (int i = 0; i < c->nr_threads; i++)
-		pthread_join(c->thread[i], NULL);
-	c->nr_threads = 0;
+	r->res = sync_exec(arg, r);
+	bounce_finish(r);
 }
 
 /* ---- io_uring ---- */
@@ -463,6 +388,7 @@ static void uring_reap(struct aio_ctx *c)
 			}
 			r->res = ret;
 		}
+		c->inflight--;
 		finish(c, r);
 	}
 	if (resubmit)
@@ -486,13 +412,24 @@ static int uring_init(struct aio_ctx *c)
 	if (probe)
 		io_uring_free_probe(probe);
 	if (!ret)
-		ret = io_uring_register_eventfd(&c->ring, c->efd);
+		ret = io_uring_register_eventfd(&c->ring, workpool_efd(c->pool));
 	if (ret) {
 		io_uring_queue_exit(&c->ring);
 		return ret;
 	}
 	c->uring = true;
 	return 0;
+}
+
+/* The pool's reap(): moves the ring's completions to its done list. */
+static void uring_reap_hook(void *arg)
+{
+	struct aio_ctx *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->uring)
+		uring_reap(c);
+	pthread_mutex_unlock(&c->lock);
 }
 #endif
 
@@ -520,9 +457,8 @@ int aio_submit(struct aio_ctx *c, int fd, struct block_req *r)
 		ret = -ESHUTDOWN;
 	} else if (!r->len && r->op != BLOCK_OP_FLUSH) {
 		/* Nothing to do: complete through the loop all the same. */
-		c->inflight++;
 		finish(c, r);
-		kick_loop(c);
+		workpool_kick(c->pool);
 	} else if (c->uring) {
 #ifdef HAVE_LIBURING
 		ret = uring_queue(c, r);
@@ -535,10 +471,7 @@ int aio_submit(struct aio_ctx *c, int fd, struct block_req *r)
 		}
 #endif
 	} else {
-		*c->work_tail = r;
-		c->work_tail = &r->next;
-		c->inflight++;
-		pthread_cond_signal(&c->work_cond);
+		ret = workpool_submit(c->pool, r);
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (ret) {
@@ -548,67 +481,19 @@ int aio_submit(struct aio_ctx *c, int fd, struct block_req *r)
 	return ret;
 }
 
-static struct block_req *take_done(struct aio_ctx *c)
-{
-	struct block_req *list;
-
-	pthread_mutex_lock(&c->lock);
-#ifdef HAVE_LIBURING
-	if (c->uring)
-		uring_reap(c);
-#endif
-	list = c->done_head;
-	c->done_head = NULL;
-	c->done_tail = &c->done_head;
-	pthread_mutex_unlock(&c->lock);
-	return list;
-}
-
-static bool deliver(struct block_req *list)
-{
-	bool any = list != NULL;
-
-	while (list) {
-		struct block_req *r = list;
-
-		/* done() may reuse @r at once. */
-		list = r->next;
-		r->done(r, r->res);
-	}
-	return any;
-}
-
-static void aio_event(void *arg, uint32_t events)
-{
-	struct aio_ctx *c = arg;
-	uint64_t v;
-
-	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("block: completion eventfd: %s", strerror(errno));
-	if (deliver(take_done(c)) && c->batch_fn)
-		c->batch_fn(c->batch_arg);
-}
-
 void aio_drain(struct aio_ctx *c)
 {
-	bool pending;
-
-	pthread_mutex_lock(&c->lock);
-	while (c->inflight) {
-		if (!c->uring) {
-			pthread_cond_wait(&c->idle_cond, &c->lock);
-			continue;
-		}
 #ifdef HAVE_LIBURING
-		/* Submits anything left in the SQ ring, then waits. */
+	pthread_mutex_lock(&c->lock);
+	/* Submits anything left in the SQ ring, then waits. */
+	while (c->inflight) {
 		io_uring_submit_and_wait(&c->ring, 1);
 		uring_reap(c);
-#endif
 	}
-	pending = c->done_head != NULL;
 	pthread_mutex_unlock(&c->lock);
-	if (pending)
-		kick_loop(c);
+#endif
+	/* The thread engine's requests; kicks the loop for pending done()s. */
+	workpool_drain(c->pool);
 }
 
 void aio_plug(struct aio_ctx *c)
@@ -632,10 +517,7 @@ void aio_unplug(struct aio_ctx *c)
 
 void aio_set_batch_fn(struct aio_ctx *c, void (*fn)(void *arg), void *arg)
 {
-	pthread_mutex_lock(&c->lock);
-	c->batch_fn = fn;
-	c->batch_arg = arg;
-	pthread_mutex_unlock(&c->lock);
+	workpool_set_batch_fn(c->pool, fn, arg);
 }
 
 const char *aio_engine_name(const struct aio_ctx *c)
@@ -650,23 +532,17 @@ void aio_destroy(struct aio_ctx *c)
 	pthread_mutex_lock(&c->lock);
 	c->closing = true;
 	pthread_mutex_unlock(&c->lock);
-	aio_drain(c);
-	if (c->registered)
-		event_del(c->loop, c->efd);
-	if (c->nr_threads)
-		threads_stop(c);
-	/* The loop will not run these any more: this thread does. */
-	while (deliver(take_done(c)))
-		;
+	if (c->pool) {
+		aio_drain(c);
+		/* Unregisters, stops the threads, calls the remaining done()s
+		 * on this thread (reaping the ring first). */
+		workpool_destroy(c->pool);
+	}
 #ifdef HAVE_LIBURING
 	if (c->uring)
 		io_uring_queue_exit(&c->ring);
 #endif
-	if (c->efd >= 0)
-		close(c->efd);
 	free(c->zeroes);
-	pthread_cond_destroy(&c->work_cond);
-	pthread_cond_destroy(&c->idle_cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -675,24 +551,26 @@ int aio_create(struct aio_ctx **out, struct event_loop *loop, enum block_aio kin
 	       uint32_t mem_align, uint32_t len_align, struct kb_err *err)
 {
 	struct aio_ctx *c = calloc(1, sizeof(*c));
+	struct workpool_conf conf = {
+		.name = "block",
+		.thread_name = "kvmbox-blk",
+		.work = thread_work,
+#ifdef HAVE_LIBURING
+		.reap = uring_reap_hook,
+#endif
+		.arg = c,
+	};
 	int ret = 0;
 
 	*out = NULL;
 	if (!c)
 		return kb_err_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->work_cond, NULL);
-	pthread_cond_init(&c->idle_cond, NULL);
-	c->done_tail = &c->done_head;
-	c->work_tail = &c->work_head;
-	c->loop = loop;
 	c->mem_align = mem_align;
 	c->len_align = len_align ? len_align : 1;
-	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->efd < 0) {
-		ret = kb_err_set(err, -errno, "eventfd: %s", strerror(errno));
+	ret = workpool_create(&c->pool, loop, &conf, err);
+	if (ret)
 		goto fail;
-	}
 	if (posix_memalign(&c->zeroes, ZERO_BUF_ALIGN, ZERO_BUF_SIZE)) {
 		c->zeroes = NULL;
 		ret = kb_err_set(err, -ENOMEM, "out of memory");
@@ -722,19 +600,9 @@ int aio_create(struct aio_ctx **out, struct event_loop *loop, enum block_aio kin
 		}
 #endif
 	}
-	if (!c->uring) {
-		ret = threads_start(c);
-		if (ret) {
-			kb_err_set(err, ret, "block I/O threads: %s", strerror(-ret));
-			goto fail;
-		}
-	}
-	ret = event_add(loop, c->efd, EPOLLIN, aio_event, c);
-	if (ret) {
-		kb_err_set(err, ret, "event loop: %s", strerror(-ret));
+	ret = workpool_start(c->pool, c->uring ? 0 : AIO_THREADS, err);
+	if (ret)
 		goto fail;
-	}
-	c->registered = true;
 	*out = c;
 	return 0;
 fail:

@@ -2,7 +2,7 @@
 /*
  * The qcow2 block driver: requests run synchronously (qcow2_io.c) on a
  * small pool of worker threads, completions go to the event loop through
- * an eventfd, as with the raw driver's thread pool.
+ * an eventfd: a workpool (workpool.c), as with the raw driver's threads.
  *
  * Concurrency: d->rw is held shared by reads and by writes to clusters
  * already allocated (they run in parallel); a write that needs new
@@ -20,16 +20,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "block/aio.h"
 #include "block/block.h"
 #include "block/qcow2.h"
+#include "block/workpool.h"
 #include "util/log.h"
 
 #define QCOW2_THREADS 4
@@ -38,20 +36,7 @@
 struct qdrv {
 	struct qcow2 *q;
 	pthread_rwlock_t rw;
-
-	pthread_mutex_t lock; /* the lists, counts and flags below */
-	pthread_cond_t work_cond;
-	pthread_cond_t idle_cond;
-	struct block_req *work_head, **work_tail;
-	struct block_req *done_head, **done_tail;
-	unsigned int inflight;
-	bool stop, closing;
-	pthread_t thread[QCOW2_THREADS];
-	int nr_threads;
-	int efd;
-	bool registered;
-	void (*batch_fn)(void *arg);
-	void *batch_arg;
+	struct workpool *pool; /* runs exec() */
 	struct aio_ctx *aio; /* the fast path's engine */
 };
 
@@ -113,79 +98,22 @@ static int exec(struct qdrv *d, struct block_req *r)
 	return -EINVAL;
 }
 
-static void kick_loop(struct qdrv *d)
-{
-	uint64_t one = 1;
-
-	if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("qcow2: completion eventfd: %s", strerror(errno));
-}
-
-/* Under d->lock. */
-static void finish(struct qdrv *d, struct block_req *r)
-{
-	r->next = NULL;
-	*d->done_tail = r;
-	d->done_tail = &r->next;
-	if (!--d->inflight)
-		pthread_cond_broadcast(&d->idle_cond);
-}
-
-static void *worker(void *arg)
+/* On a pool thread. */
+static void qdrv_work(void *arg, struct block_req *r)
 {
 	struct qdrv *d = arg;
-	sigset_t all;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	pthread_setname_np(pthread_self(), "kvmbox-qcow2");
-	for (;;) {
-		struct block_req *r;
-
-		pthread_mutex_lock(&d->lock);
-		while (!d->work_head && !d->stop)
-			pthread_cond_wait(&d->work_cond, &d->lock);
-		r = d->work_head;
-		if (!r) {
-			pthread_mutex_unlock(&d->lock);
-			break;
-		}
-		d->work_head = r->next;
-		if (!d->work_head)
-			d->work_tail = &d->work_head;
-		pthread_mutex_unlock(&d->lock);
-
-		r->res = exec(d, r);
-		if (r->res && r->res != -EROFS)
-			log_debug("%s: qcow2 request %d at %llu: %s", d->q->file, r->op,
-				  (unsigned long long)r->offset, strerror(-r->res));
-
-		pthread_mutex_lock(&d->lock);
-		finish(d, r);
-		pthread_mutex_unlock(&d->lock);
-		kick_loop(d);
-	}
-	return NULL;
+	r->res = exec(d, r);
+	if (r->res && r->res != -EROFS)
+		log_debug("%s: qcow2 request %d at %llu: %s", d->q->file, r->op,
+			  (unsigned long long)r->offset, strerror(-r->res));
 }
 
 static int qdrv_submit(struct block_dev *b, struct block_req *r)
 {
 	struct qdrv *d = b->priv;
-	int ret = 0;
 
-	r->res = 0;
-	r->next = NULL;
-	pthread_mutex_lock(&d->lock);
-	if (d->closing) {
-		ret = -ESHUTDOWN;
-	} else {
-		*d->work_tail = r;
-		d->work_tail = &r->next;
-		d->inflight++;
-		pthread_cond_signal(&d->work_cond);
-	}
-	pthread_mutex_unlock(&d->lock);
-	return ret;
+	return workpool_submit(d->pool, r);
 }
 
 static void fast_done(struct block_req *inner, int res)
@@ -245,62 +173,11 @@ static int qdrv_rw(struct block_dev *b, struct block_req *r)
 	return qdrv_submit(b, r);
 }
 
-static struct block_req *take_done(struct qdrv *d)
-{
-	struct block_req *list;
-
-	pthread_mutex_lock(&d->lock);
-	list = d->done_head;
-	d->done_head = NULL;
-	d->done_tail = &d->done_head;
-	pthread_mutex_unlock(&d->lock);
-	return list;
-}
-
-static bool deliver(struct block_req *list)
-{
-	bool any = list != NULL;
-
-	while (list) {
-		struct block_req *r = list;
-
-		list = r->next;
-		r->done(r, r->res);
-	}
-	return any;
-}
-
-static void qdrv_event(void *arg, uint32_t events)
-{
-	struct qdrv *d = arg;
-	void (*fn)(void *arg);
-	void *fn_arg;
-	uint64_t v;
-
-	if (read(d->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("qcow2: completion eventfd: %s", strerror(errno));
-	if (!deliver(take_done(d)))
-		return;
-	pthread_mutex_lock(&d->lock);
-	fn = d->batch_fn;
-	fn_arg = d->batch_arg;
-	pthread_mutex_unlock(&d->lock);
-	if (fn)
-		fn(fn_arg);
-}
-
 static void qdrv_drain(struct block_dev *b)
 {
 	struct qdrv *d = b->priv;
-	bool pending;
 
-	pthread_mutex_lock(&d->lock);
-	while (d->inflight)
-		pthread_cond_wait(&d->idle_cond, &d->lock);
-	pending = d->done_head != NULL;
-	pthread_mutex_unlock(&d->lock);
-	if (pending)
-		kick_loop(d);
+	workpool_drain(d->pool);
 	if (d->aio)
 		aio_drain(d->aio);
 }
@@ -309,10 +186,7 @@ static void qdrv_set_batch_fn(struct block_dev *b, void (*fn)(void *arg), void *
 {
 	struct qdrv *d = b->priv;
 
-	pthread_mutex_lock(&d->lock);
-	d->batch_fn = fn;
-	d->batch_arg = arg;
-	pthread_mutex_unlock(&d->lock);
+	workpool_set_batch_fn(d->pool, fn, arg);
 	if (d->aio)
 		aio_set_batch_fn(d->aio, fn, arg);
 }
@@ -320,12 +194,7 @@ static void qdrv_set_batch_fn(struct block_dev *b, void (*fn)(void *arg), void *
 static void qdrv_free(struct qdrv *d)
 {
 	qcow2_close(d->q);
-	if (d->efd >= 0)
-		close(d->efd);
 	pthread_rwlock_destroy(&d->rw);
-	pthread_cond_destroy(&d->work_cond);
-	pthread_cond_destroy(&d->idle_cond);
-	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
@@ -335,20 +204,12 @@ static void qdrv_close(struct block_dev *b)
 
 	if (!d)
 		return;
-	pthread_mutex_lock(&d->lock);
-	d->closing = true;
-	pthread_mutex_unlock(&d->lock);
-	qdrv_drain(b);
-	if (d->registered)
-		event_del(b->loop, d->efd);
-	pthread_mutex_lock(&d->lock);
-	d->stop = true;
-	pthread_cond_broadcast(&d->work_cond);
-	pthread_mutex_unlock(&d->lock);
-	for (int i = 0; i < d->nr_threads; i++)
-		pthread_join(d->thread[i], NULL);
-	while (deliver(take_done(d)))
-		;
+	if (d->pool) {
+		workpool_shutdown(d->pool);
+		qdrv_drain(b);
+		/* Unregisters, stops the threads, delivers what is left. */
+		workpool_destroy(d->pool);
+	}
 	aio_destroy(d->aio); /* delivers the fast path's last completions */
 	b->aio = NULL;
 	qdrv_free(d);
@@ -359,18 +220,18 @@ static int qdrv_open(struct block_dev *b, const struct block_spec *spec,
 		     struct kb_err *err)
 {
 	struct qdrv *d = calloc(1, sizeof(*d));
+	struct workpool_conf conf = {
+		.name = "qcow2",
+		.thread_name = "kvmbox-qcow2",
+		.work = qdrv_work,
+		.arg = d,
+	};
 	uint64_t fsize;
 	int ret;
 
 	if (!d)
 		return kb_err_set(err, -ENOMEM, "out of memory");
-	d->efd = -1;
 	pthread_rwlock_init(&d->rw, NULL);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->work_cond, NULL);
-	pthread_cond_init(&d->idle_cond, NULL);
-	d->work_tail = &d->work_head;
-	d->done_tail = &d->done_head;
 	if (spec->direct) {
 		ret = kb_err_set(err, -ENOTSUP,
 				 "%s: option 'direct' is not supported with qcow2 images",
@@ -383,31 +244,18 @@ static int qdrv_open(struct block_dev *b, const struct block_spec *spec,
 	ret = qcow2_open(b->fd, b->file, b->ro, 0, NULL, &d->q, err);
 	if (ret)
 		goto fail;
-	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->efd < 0) {
-		ret = kb_err_set(err, -errno, "eventfd: %s", strerror(errno));
+	ret = workpool_create(&d->pool, b->loop, &conf, err);
+	if (ret)
 		goto fail;
-	}
-	for (int i = 0; i < QCOW2_THREADS; i++) {
-		ret = -pthread_create(&d->thread[i], NULL, worker, d);
-		if (ret) {
-			kb_err_set(err, ret, "qcow2 I/O threads: %s", strerror(-ret));
-			goto fail;
-		}
-		d->nr_threads++;
-	}
 	ret = aio_create(&d->aio, b->loop, spec->aio, 0, 0, err);
 	if (ret) {
 		kb_err_prefix(err, "%s", b->file);
 		goto fail;
 	}
 	b->aio = d->aio;
-	ret = event_add(b->loop, d->efd, EPOLLIN, qdrv_event, d);
-	if (ret) {
-		kb_err_set(err, ret, "event loop: %s", strerror(-ret));
+	ret = workpool_start(d->pool, QCOW2_THREADS, err);
+	if (ret)
 		goto fail;
-	}
-	d->registered = true;
 	b->priv = d;
 	log_debug("%s: qcow2 v%u, %llu bytes, cluster %llu, refcount bits %u%s%s",
 		  b->file, d->q->h.version, (unsigned long long)d->q->h.size,
