@@ -374,7 +374,9 @@ static bool vnet_rx_mergeable(struct vnet *n, const struct virtio_net_hdr_v1 *hd
 		int ret;
 
 		if (nr == VIRTIO_NET_QUEUE_SIZE || nr == q->size) {
-			/* Only with a queue larger than we offered. */
+			/* The whole ring (or all we track) cannot hold the
+			 * frame: a small ring and a big frame, or a queue
+			 * larger than we offered. Put the chains back, drop it. */
 			vnet_unpop(q, nr);
 			n->stats.rx_dropped++;
 			return true;
