@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* kvmbox: subcommand dispatch only; each subcommand lives in src/cmd/. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * A closed stdout (kvmbox run ... | head), a vanished control client
+	 * or a forwarded connection's peer gives EPIPE where it is written,
+	 * never a SIGPIPE that would kill the VM without its clean-up.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 1;

@@ -469,18 +469,6 @@ static int add_hostfwd(struct user *u, const struct net_spec *spec,
 	return 0;
 }
 
-/* A peer closing a forwarded connection must not kill the VMM. */
-static void ignore_sigpipe(void)
-{
-	struct sigaction sa;
-
-	if (!sigaction(SIGPIPE, NULL, &sa) && sa.sa_handler == SIG_DFL) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_IGN;
-		sigaction(SIGPIPE, &sa, NULL);
-	}
-}
-
 struct net_backend *net_user_open(const struct net_spec *spec, struct event_loop *loop,
 				  struct kb_err *err)
 {
@@ -508,7 +496,6 @@ struct net_backend *net_user_open(const struct net_spec *spec, struct event_loop
 			   u->txbuf ? strerror(errno) : "out of memory");
 		goto fail;
 	}
-	ignore_sigpipe();
 
 	cfg.restricted = 0;
 	cfg.in_enabled = true;

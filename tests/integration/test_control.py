@@ -332,6 +332,24 @@ def test_stop_graceful(kvmbox, guest, rundir):
     assert json.loads(ctl(kvmbox, env, "list", "--json").stdout) == []
 
 
+def test_closed_stdout_does_not_kill_the_vm(kvmbox, kvm, kit, rundir):
+    """`kvmbox run ... | head -1`: the VM runs on without its console, ends
+    as usual (the self-test powers it off) and leaves no socket behind."""
+    d, env = rundir
+    p = subprocess.Popen([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "128M",
+                          "--name", "t5"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert p.stdout.readline()
+        p.stdout.close()
+        assert p.wait(timeout=BOOT_TIMEOUT) == 0  # not 141 (SIGPIPE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert not os.path.exists(os.path.join(d, "t5.sock"))
+
+
 def test_kill9_leaves_no_visible_vm(kvmbox, kvm, kit, rundir):
     if not kernel_has_wait(kit):
         pytest.skip("the kit's test kernel has no kvmbox_selftest.action=wait")

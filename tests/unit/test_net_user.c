@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,8 @@ static void test_tap(void **state)
 
 int main(void)
 {
+	/* As kvmbox's main() does: EPIPE, not SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_dhcp),
 		cmocka_unit_test(test_user_net),
