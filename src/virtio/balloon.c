@@ -15,6 +15,7 @@
  * value) pairs at start; the device keeps it and returns it when it wants
  * new values; the driver then posts a fresh one.
  */
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #define VB_MAX_IOV 64
 #define VB_PAGE 4096ULL
 #define VB_PFN_BATCH 256
+#define VB_MAX_STATS 64
 
 enum vb_queue { VBQ_INFLATE, VBQ_DEFLATE, VBQ_STATS, VBQ_REPORT, VBQ_NONE };
 
@@ -185,19 +187,19 @@ static void vb_report(struct vballoon *b, const struct virtq_req *req)
 	}
 }
 
+/* One statistics buffer: (le16 tag, le64 value) pairs. Only the first
+ * VB_MAX_STATS are read (Linux sends one per tag it knows, 16 at most):
+ * a buffer as large as guest RAM costs one bounded copy. */
 static void vb_stats(struct vballoon *b, const struct virtq_req *req)
 {
-	uint8_t buf[10];
+	struct virtio_balloon_stat st[VB_MAX_STATS];
+	size_t n = iov_to_buf(req->iov, req->nr_out, 0, st, sizeof(st)) / sizeof(st[0]);
 
-	for (size_t off = 0; iov_to_buf(req->iov, req->nr_out, off, buf, 10) == 10;
-	     off += 10) {
-		uint16_t tag;
-		uint64_t val;
+	for (size_t i = 0; i < n; i++) {
+		uint16_t tag = le16toh(st[i].tag);
 
-		memcpy(&tag, buf, 2);
-		memcpy(&val, buf + 2, 8);
 		if (tag < VIRTIO_BALLOON_NR_GUEST_STATS) {
-			b->info.guest_stats[tag] = val;
+			b->info.guest_stats[tag] = le64toh(st[i].val);
 			b->info.guest_stat_present[tag] = true;
 		}
 	}
@@ -210,7 +212,6 @@ static void vb_queue_notify(struct virtio_dev *d, int q)
 	struct vballoon *b = to_vb(d);
 	struct iovec iov[VB_MAX_IOV];
 	struct virtq_req req;
-	bool pushed = false;
 
 	if (q < 0 || q >= VIRTIO_MAX_QUEUES)
 		return;
@@ -226,7 +227,6 @@ static void vb_queue_notify(struct virtio_dev *d, int q)
 		}
 		if (ret < 0) { /* -E2BIG: too many buffers */
 			virtq_push(&d->vq[q], req.head, 0);
-			pushed = true;
 			continue;
 		}
 		switch (b->role[q]) {
@@ -239,10 +239,8 @@ static void vb_queue_notify(struct virtio_dev *d, int q)
 			break;
 		case VBQ_STATS:
 			vb_stats(b, &req);
-			if (b->stats_held) { /* a second buffer: give the old one back */
+			if (b->stats_held) /* a second buffer: give the old one back */
 				virtq_push(&d->vq[q], b->stats_head, 0);
-				pushed = true;
-			}
 			b->stats_held = true;
 			b->stats_head = req.head;
 			continue; /* kept until new statistics are wanted */
@@ -250,10 +248,8 @@ static void vb_queue_notify(struct virtio_dev *d, int q)
 			break;
 		}
 		virtq_push(&d->vq[q], req.head, 0);
-		pushed = true;
 	}
-	if (pushed)
-		virtio_notify_queue(d, q);
+	virtio_notify_queue(d, q); /* nothing if nothing used */
 	pthread_mutex_unlock(&b->lock);
 }
 

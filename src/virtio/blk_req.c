@@ -13,27 +13,7 @@
 #include <linux/virtio_blk.h>
 
 #include "virtio/blk_req.h"
-
-/* Copies up to @len bytes from byte @off of the buffers; returns how many. */
-static size_t gather(const struct iovec *iov, int n, uint64_t off, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	for (int i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-		size_t c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + off, c);
-		done += c;
-		off = 0;
-	}
-	return done;
-}
+#include "virtio/queue.h"
 
 /* Appends bytes [off, off + len) of the buffers to op->iov. */
 static int slice(const struct iovec *iov, int n, uint64_t off, uint64_t len,
@@ -105,8 +85,9 @@ static int parse_ranges(const struct iovec *iov, int nr_out, uint64_t len,
 		struct blk_range *r = &op->range[i];
 		uint32_t flags;
 
-		gather(iov, nr_out, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg),
-		       &seg, sizeof(seg));
+		iov_to_buf(iov, nr_out,
+			   sizeof(struct virtio_blk_outhdr) + i * sizeof(seg), &seg,
+			   sizeof(seg));
 		r->sector = le64toh(seg.sector);
 		r->nr_sectors = le32toh(seg.num_sectors);
 		flags = le32toh(seg.flags);
@@ -153,7 +134,7 @@ int blk_parse_request(const struct iovec *iov, int nr_out, int nr_in,
 
 	if (out_len < sizeof(hdr))
 		return VIRTIO_BLK_S_IOERR;
-	gather(iov, nr_out, 0, &hdr, sizeof(hdr));
+	iov_to_buf(iov, nr_out, 0, &hdr, sizeof(hdr));
 	op->type = le32toh(hdr.type);
 	op->sector = le64toh(hdr.sector);
 	out_len -= sizeof(hdr);

@@ -90,7 +90,6 @@ static void vcon_deliver(struct vcon *c)
 	struct virtq *q = &d->vq[VIRTIO_CONSOLE_RXQ];
 	struct iovec iov[VCON_MAX_IOV];
 	struct virtq_req req;
-	bool pushed = false;
 
 	if (!c->active)
 		return;
@@ -110,10 +109,8 @@ static void vcon_deliver(struct vcon *c)
 		virtq_push(q, req.head, (uint32_t)n);
 		c->stats.rx_bytes += n;
 		c->stats.rx_buffers++;
-		pushed = true;
 	}
-	if (pushed)
-		virtio_notify_queue(d, VIRTIO_CONSOLE_RXQ);
+	virtio_notify_queue(d, VIRTIO_CONSOLE_RXQ); /* nothing if nothing used */
 }
 
 /* Passes the guest's output on. tx_lock held. */
@@ -123,7 +120,6 @@ static void vcon_transmit(struct vcon *c)
 	struct virtq *q = &d->vq[VIRTIO_CONSOLE_TXQ];
 	struct iovec iov[VCON_MAX_IOV];
 	struct virtq_req req;
-	bool pushed = false;
 
 	if (!c->active)
 		return;
@@ -145,10 +141,8 @@ static void vcon_transmit(struct vcon *c)
 		}
 		virtq_push(q, req.head, 0);
 		c->stats.tx_buffers++;
-		pushed = true;
 	}
-	if (pushed)
-		virtio_notify_queue(d, VIRTIO_CONSOLE_TXQ);
+	virtio_notify_queue(d, VIRTIO_CONSOLE_TXQ); /* nothing if nothing used */
 }
 
 static uint64_t vcon_features(struct virtio_dev *d)
@@ -172,11 +166,8 @@ static void vcon_read_config(struct virtio_dev *d, uint32_t off, void *data, uin
 	pthread_mutex_unlock(&c->lock);
 	/* Only meaningful with MULTIPORT, but true all the same. */
 	cfg.max_nr_ports = htole32(1);
-
-	memset(data, 0, len);
-	if (off < sizeof(cfg))
-		memcpy(data, (const uint8_t *)&cfg + off,
-		       min_size(len, sizeof(cfg) - off));
+	/* The transport checked off + len <= config_size (sizeof(cfg)). */
+	memcpy(data, (const uint8_t *)&cfg + off, len);
 }
 
 static void vcon_write_config(struct virtio_dev *d, uint32_t off, const void *data,

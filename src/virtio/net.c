@@ -176,7 +176,6 @@ static void vnet_transmit(struct vnet *n)
 	struct iovec iov[VNET_MAX_IOV];
 	int budget = VIRTIO_NET_TX_BUDGET;
 	struct virtq_req req;
-	bool pushed = false;
 
 	if (!n->active || q->broken)
 		return;
@@ -203,12 +202,10 @@ static void vnet_transmit(struct vnet *n)
 			}
 			budget--;
 			vnet_tx_one(n, q, ret, &req);
-			pushed = true;
 		}
 	} while (virtq_enable_notify(q));
 out:
-	if (pushed)
-		virtio_notify_queue(d, VIRTIO_NET_TXQ);
+	virtio_notify_queue(d, VIRTIO_NET_TXQ); /* nothing if nothing used */
 }
 
 /* Event loop: a transmit run stopped at its budget. */
@@ -518,11 +515,8 @@ static void vnet_read_config(struct virtio_dev *d, uint32_t off, void *data, uin
 	cfg.status = htole16(n->link_up ? VIRTIO_NET_S_LINK_UP : 0);
 	pthread_mutex_unlock(&n->rx_lock);
 	cfg.max_virtqueue_pairs = htole16(1);
-
-	memset(data, 0, len);
-	if (off < sizeof(cfg))
-		memcpy(data, (const uint8_t *)&cfg + off,
-		       len < sizeof(cfg) - off ? len : sizeof(cfg) - off);
+	/* The transport checked off + len <= config_size (sizeof(cfg)). */
+	memcpy(data, (const uint8_t *)&cfg + off, len);
 }
 
 static void vnet_write_config(struct virtio_dev *d, uint32_t off, const void *data,

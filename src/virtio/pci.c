@@ -80,7 +80,8 @@ static uint16_t msix_ctrl(struct virtio_pci *vp)
 	return v;
 }
 
-/* Sends vector @v if it can be sent, else marks it pending. irq_lock held. */
+/* Sends vector @v if it can be sent (MSI-X on, neither the function nor
+ * the entry masked), else marks it pending. irq_lock held. */
 static void msix_fire_locked(struct virtio_pci *vp, uint16_t v)
 {
 	const struct msix_entry *e;
@@ -89,7 +90,8 @@ static void msix_fire_locked(struct virtio_pci *vp, uint16_t v)
 	if (v == VIRTIO_MSI_NO_VECTOR || v >= MSIX_MAX_VECTORS)
 		return;
 	e = &vp->msix[v];
-	if ((ctrl & MSIX_CTRL_MASKALL) || (e->ctrl & MSIX_ENTRY_MASKED)) {
+	if (!(ctrl & MSIX_CTRL_ENABLE) || (ctrl & MSIX_CTRL_MASKALL) ||
+	    (e->ctrl & MSIX_ENTRY_MASKED)) {
 		vp->msix_pending |= 1ULL << v;
 		return;
 	}
@@ -130,10 +132,14 @@ static void vp_notify_config(struct virtio_dev *d)
 static void vp_needs_reset(struct virtio_dev *d)
 {
 	struct virtio_pci *vp = d->transport;
+	uint8_t old = atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET);
 
+	/* Said once until the driver resets: a broken queue reports itself
+	 * on every kick. */
+	if (old & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
 	log_warn("%s: the guest driver misbehaved: device needs reset", d->name);
-	vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	if (vp->status & VIRTIO_CONFIG_S_DRIVER_OK)
+	if (old & VIRTIO_CONFIG_S_DRIVER_OK)
 		vp_notify_config(d);
 }
 
@@ -279,6 +285,12 @@ static void vp_set_status(struct virtio_pci *vp, uint8_t st)
 		vp_reset(vp);
 		return;
 	}
+	/*
+	 * Only a reset clears bits (2.1.2): a write that would clear one adds
+	 * its others. Dropping DRIVER_OK would otherwise activate the device
+	 * twice, or make the reset skip the device's while its queues run.
+	 */
+	st |= old;
 	/* FEATURES_OK only sticks when the driver asked for what we offer. */
 	if ((st & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		uint64_t bad = vp->driver_features & ~vp_offered_features(vp);
@@ -291,7 +303,8 @@ static void vp_set_status(struct virtio_pci *vp, uint8_t st)
 			d->features = vp->driver_features;
 		}
 	}
-	vp->status = st | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* Or: a device thread may set NEEDS_RESET meanwhile. */
+	atomic_fetch_or(&vp->status, st);
 	if ((st & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		int ret = 0;
 
@@ -408,12 +421,9 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint64_t val, uint
 				val < MSIX_MAX_VECTORS ? val : VIRTIO_MSI_NO_VECTOR;
 		break;
 	case CC(queue_enable):
-		if (!q_locked && val == 1) {
+		/* The queue starts at DRIVER_OK (q_locked after it). */
+		if (!q_locked && val == 1)
 			vq->ready = true;
-			if (vp->status & VIRTIO_CONFIG_S_DRIVER_OK &&
-			    vp_start_queue(vp, qs))
-				vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-		}
 		break;
 	case CC(queue_desc_lo):
 	case CC(queue_desc_hi):

@@ -391,17 +391,17 @@ bool virtq_should_notify(struct virtq *q)
 
 	if (!virtq_started(q))
 		return false;
+	/* Nothing used since the last check: no interrupt, no fence. */
+	if (valid && old == new_idx)
+		return false;
 	/* used->idx must be globally visible before we read what the driver
 	 * asked for; pairs with the driver's fence between writing
 	 * used_event / avail->flags and re-reading used->idx. */
 	full_fence();
 	q->signalled_used = new_idx;
 	q->signalled_used_valid = true;
-	if (!q->event_idx) {
-		if (valid && old == new_idx)
-			return false;
+	if (!q->event_idx)
 		return !(load16(&vq_avail(q)->flags) & VRING_AVAIL_F_NO_INTERRUPT);
-	}
 	if (!valid)
 		return true;
 	return event_crossed(load16(used_event_ptr(q)), new_idx, old);
@@ -444,13 +444,16 @@ bool virtq_has_avail(struct virtq *q)
 	return load16_acquire(&vq_avail(q)->idx) != q->last_avail;
 }
 
-size_t iov_to_buf(const struct iovec *iov, int n, size_t off, void *buf, size_t len)
+/* Copies between @buf and bytes [off, off + len) of the buffers, in the
+ * direction @to_iov says; returns how many bytes were copied. */
+static size_t iov_xfer(const struct iovec *iov, int n, size_t off, uint8_t *buf,
+		       size_t len, bool to_iov)
 {
-	uint8_t *dst = buf;
 	size_t done = 0;
 
 	for (int i = 0; i < n && done < len; i++) {
 		size_t l = iov[i].iov_len;
+		uint8_t *p;
 
 		if (off >= l) {
 			off -= l;
@@ -459,32 +462,25 @@ size_t iov_to_buf(const struct iovec *iov, int n, size_t off, void *buf, size_t 
 		l -= off;
 		if (l > len - done)
 			l = len - done;
-		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + off, l);
+		p = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(p, buf + done, l);
+		else
+			memcpy(buf + done, p, l);
 		done += l;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, int n, size_t off, void *buf, size_t len)
+{
+	return iov_xfer(iov, n, off, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, int n, size_t off, const void *buf,
 		    size_t len)
 {
-	const uint8_t *src = buf;
-	size_t done = 0;
-
-	for (int i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		if (l > len - done)
-			l = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, src + done, l);
-		done += l;
-		off = 0;
-	}
-	return done;
+	/* Only read from: to_iov copies from @buf into the buffers. */
+	return iov_xfer(iov, n, off, (uint8_t *)buf, len, true);
 }

@@ -155,9 +155,9 @@ static int vrng_start_waiter(struct vrng *r)
 	return 0;
 }
 
-/* The pool would block: keep @req for the helper thread. Lock held.
- * Returns true if it was kept, false if it was completed empty. */
-static bool vrng_defer(struct vrng *r, const struct virtq_req *req)
+/* The pool would block: keep @req for the helper thread, or complete it
+ * empty if there can be none. Lock held. */
+static void vrng_defer(struct vrng *r, const struct virtq_req *req)
 {
 	int ret;
 
@@ -167,14 +167,13 @@ static bool vrng_defer(struct vrng *r, const struct virtq_req *req)
 		log_warn("%s: cannot wait for host entropy: %s", r->vdev.name,
 			 strerror(-ret));
 		vrng_complete(r, req->head, 0);
-		return false;
+		return;
 	}
 	r->pending = true;
 	r->pending_head = req->head;
 	r->pending_nr = req->nr_in;
 	memcpy(r->pending_iov, req->iov + req->nr_out,
 	       sizeof(struct iovec) * (size_t)req->nr_in);
-	return true;
 }
 
 /* Services the queue: the kept request first, then the ring. Lock held. */
@@ -183,7 +182,6 @@ static void vrng_process(struct vrng *r)
 	struct virtio_dev *d = &r->vdev;
 	struct iovec iov[VRNG_MAX_IOV];
 	struct virtq_req req;
-	bool pushed = false;
 	ssize_t n;
 
 	if (!r->active)
@@ -194,7 +192,6 @@ static void vrng_process(struct vrng *r)
 			return; /* still not ready: the helper keeps waiting */
 		vrng_complete(r, r->pending_head, (uint32_t)n);
 		r->pending = false;
-		pushed = true;
 	}
 	for (;;) {
 		int ret = virtq_pop(&d->vq[0], &req, iov, VRNG_MAX_IOV);
@@ -208,20 +205,17 @@ static void vrng_process(struct vrng *r)
 		if (ret < 0 || !req.nr_in) {
 			/* Too many buffers, or nothing we may write. */
 			vrng_complete(r, req.head, 0);
-			pushed = true;
 			continue;
 		}
 		n = vrng_fill(r, req.iov + req.nr_out, req.nr_in);
 		if (n == -EAGAIN) {
-			if (!vrng_defer(r, &req))
-				pushed = true;
+			vrng_defer(r, &req);
 			break;
 		}
 		vrng_complete(r, req.head, (uint32_t)n);
-		pushed = true;
 	}
-	if (pushed)
-		virtio_notify_queue(d, 0);
+	/* Sends nothing if nothing was completed. */
+	virtio_notify_queue(d, 0);
 }
 
 static void deadline_after_ms(struct timespec *ts, long ms)

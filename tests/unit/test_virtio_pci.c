@@ -392,6 +392,101 @@ static void test_pci_cfg_window(void **state)
 			 VIRTIO_CONFIG_S_ACKNOWLEDGE);
 }
 
+static uint32_t msix_ctrl_off(struct world *w)
+{
+	for (uint32_t p = cfg_read(w, PCI_CAPABILITY_LIST, 1); p;
+	     p = cfg_read(w, p + 1, 1))
+		if (cfg_read(w, p, 1) == 0x11)
+			return p + 2;
+	fail();
+	return 0;
+}
+
+/*
+ * Status bits are cleared only by a reset (2.1.2). A driver that drops
+ * DRIVER_OK with the device live must not get the device to skip its
+ * reset (its queues and in-flight I/O would outlive the rings' reset), nor
+ * get it activated twice.
+ */
+static void test_status_bits_stick(void **state)
+{
+	struct world *w = *state;
+	uint8_t live = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
+
+	negotiate(w, 1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(w, 0, RING_GPA, VIRTIO_MSI_NO_VECTOR);
+	mmio_write(w, COMMON(device_status), live, 1);
+	assert_int_equal(w->fake.activated, 1);
+	mmio_write(w, COMMON(device_status), live & ~VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	assert_int_equal(mmio_read(w, COMMON(device_status), 1), live);
+	mmio_write(w, COMMON(device_status), live, 1);
+	assert_int_equal(w->fake.activated, 1);
+	mmio_write(w, COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+	mmio_write(w, COMMON(device_status), 0, 1);
+	assert_int_equal(w->fake.resets, 1);
+	assert_int_equal(mmio_read(w, COMMON(device_status), 1), 0);
+}
+
+/* A device that finds the driver misbehaving again and again (every kick
+ * of a broken queue) says so once: one config interrupt, not a flood. */
+static void test_needs_reset_once(void **state)
+{
+	struct world *w = *state;
+	uint32_t ctrl_off = msix_ctrl_off(w);
+	uint8_t gen;
+
+	negotiate(w, 1ULL << VIRTIO_F_VERSION_1);
+	mmio_write(w, COMMON(msix_config), 0, 2);
+	mmio_write(w, COMMON(device_status), 0xf & ~VIRTIO_CONFIG_S_FAILED, 1);
+	cfg_write(w, ctrl_off, 0x8000, 2);
+	mmio_write(w, w->bar0 + 0, 0xfee00000, 4);
+	mmio_write(w, w->bar0 + 8, 0x42, 4);
+	mmio_write(w, w->bar0 + 12, 0, 4); /* unmask vector 0 */
+	gen = mmio_read(w, COMMON(config_generation), 1);
+	virtio_set_needs_reset(&w->fake.vdev);
+	assert_int_equal(w->msis, 1);
+	assert_int_equal(w->msi_data, 0x42);
+	assert_true(mmio_read(w, COMMON(device_status), 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	virtio_set_needs_reset(&w->fake.vdev);
+	virtio_set_needs_reset(&w->fake.vdev);
+	assert_int_equal(w->msis, 1);
+	assert_int_equal((uint8_t)mmio_read(w, COMMON(config_generation), 1),
+			 (uint8_t)(gen + 1));
+	/* After a reset the next misbehaviour is reported again. */
+	mmio_write(w, COMMON(device_status), 0, 1);
+	negotiate(w, 1ULL << VIRTIO_F_VERSION_1);
+	mmio_write(w, COMMON(msix_config), 0, 2);
+	mmio_write(w, COMMON(device_status), 0xf & ~VIRTIO_CONFIG_S_FAILED, 1);
+	virtio_set_needs_reset(&w->fake.vdev);
+	assert_int_equal(w->msis, 2);
+}
+
+/* Pending MSI-X vectors wait while MSI-X is disabled: unmasking an entry
+ * then sends nothing; enabling sends it. */
+static void test_msix_disabled_holds_pending(void **state)
+{
+	struct world *w = *state;
+	uint32_t ctrl_off = msix_ctrl_off(w);
+
+	negotiate(w, 1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(w, 0, RING_GPA, 1);
+	mmio_write(w, COMMON(device_status), 0xf & ~VIRTIO_CONFIG_S_FAILED, 1);
+	cfg_write(w, ctrl_off, 0x8000, 2);
+	mmio_write(w, w->bar0 + 16, 0xfee00000, 4);
+	mmio_write(w, w->bar0 + 24, 0x41, 4);
+	virtq_push(&w->fake.vdev.vq[0], 0, 0);
+	virtio_notify_queue(&w->fake.vdev, 0); /* entry masked: pending */
+	assert_int_equal(mmio_read(w, w->bar0 + VIRTIO_PCI_MSIX_PBA, 8), 1 << 1);
+	cfg_write(w, ctrl_off, 0, 2); /* MSI-X off */
+	mmio_write(w, w->bar0 + 28, 0, 4); /* unmask */
+	assert_int_equal(w->msis, 0);
+	assert_int_equal(mmio_read(w, w->bar0 + VIRTIO_PCI_MSIX_PBA, 8), 1 << 1);
+	cfg_write(w, ctrl_off, 0x8000, 2);
+	assert_int_equal(w->msis, 1);
+	assert_int_equal(mmio_read(w, w->bar0 + VIRTIO_PCI_MSIX_PBA, 8), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +498,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_ring_address, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_bits_stick, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_needs_reset_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_disabled_holds_pending, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
