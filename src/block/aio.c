@@ -57,29 +57,6 @@ struct aio_ctx {
 #endif
 };
 
-static uint64_t iov_total(const struct iovec *iov, int cnt)
-{
-	uint64_t n = 0;
-
-	for (int i = 0; i < cnt; i++)
-		n += iov[i].iov_len;
-	return n;
-}
-
-/* Drops @n transferred bytes from the front of an iovec array. */
-static void iov_advance(struct iovec **iov, int *cnt, size_t n)
-{
-	while (*cnt > 0 && (n >= (*iov)->iov_len)) {
-		n -= (*iov)->iov_len;
-		(*iov)++;
-		(*cnt)--;
-	}
-	if (*cnt > 0 && n) {
-		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-		(*iov)->iov_len -= n;
-	}
-}
-
 /* The vector the I/O works on: the bounce buffer or the caller's. */
 static void io_vec(struct block_req *r, struct iovec **iov, int *cnt)
 {
@@ -98,7 +75,7 @@ static void io_vec_advance(struct block_req *r, size_t n)
 		r->tmp_iov.iov_base = (uint8_t *)r->tmp_iov.iov_base + n;
 		r->tmp_iov.iov_len -= n;
 	} else {
-		iov_advance(&r->iov, &r->iovcnt, n);
+		block_iov_advance(&r->iov, &r->iovcnt, n);
 	}
 }
 
@@ -191,7 +168,7 @@ static void finish(struct aio_ctx *c, struct block_req *r)
 static int sync_rw(int fd, struct block_req *r)
 {
 	while (r->progress < r->len) {
-		uint64_t off = r->offset + r->progress;
+		uint64_t off = r->file_offset + r->progress;
 		struct iovec *iov;
 		ssize_t n;
 		int cnt;
@@ -219,14 +196,14 @@ static int sync_rw(int fd, struct block_req *r)
 static int sync_write_zeroes(struct aio_ctx *c, int fd, struct block_req *r)
 {
 	for (; r->stage < WZ_WRITE; r->stage++) {
-		if (!fallocate(fd, falloc_mode(r), (off_t)r->offset, (off_t)r->len))
+		if (!fallocate(fd, falloc_mode(r), (off_t)r->file_offset, (off_t)r->len))
 			return 0;
 		if (!fallback_errno(errno))
 			return -errno;
 	}
 	while (r->progress < r->len) {
 		ssize_t n = pwrite(fd, c->zeroes, zero_chunk(r),
-				   (off_t)(r->offset + r->progress));
+				   (off_t)(r->file_offset + r->progress));
 
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -252,7 +229,8 @@ static int sync_exec(struct aio_ctx *c, struct block_req *r)
 			;
 		return ret < 0 ? -errno : 0;
 	case BLOCK_OP_DISCARD:
-		if (!fallocate(r->fd, falloc_mode(r), (off_t)r->offset, (off_t)r->len))
+		if (!fallocate(r->fd, falloc_mode(r), (off_t)r->file_offset,
+			       (off_t)r->len))
 			return 0;
 		return errno == EOPNOTSUPP ? 0 : -errno;
 	case BLOCK_OP_WRITE_ZEROES:
@@ -275,7 +253,7 @@ static void thread_work(void *arg, struct block_req *r)
 static int uring_queue(struct aio_ctx *c, struct block_req *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
-	uint64_t off = r->offset + r->progress;
+	uint64_t off = r->file_offset + r->progress;
 	struct iovec *iov;
 	int cnt;
 
@@ -300,13 +278,13 @@ static int uring_queue(struct aio_ctx *c, struct block_req *r)
 		io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
 		break;
 	case BLOCK_OP_DISCARD:
-		io_uring_prep_fallocate(sqe, r->fd, falloc_mode(r), (off_t)r->offset,
+		io_uring_prep_fallocate(sqe, r->fd, falloc_mode(r), (off_t)r->file_offset,
 					(off_t)r->len);
 		break;
 	case BLOCK_OP_WRITE_ZEROES:
 		if (r->stage < WZ_WRITE) {
 			io_uring_prep_fallocate(sqe, r->fd, falloc_mode(r),
-						(off_t)r->offset, (off_t)r->len);
+						(off_t)r->file_offset, (off_t)r->len);
 			break;
 		}
 		r->tmp_iov.iov_base = c->zeroes;
@@ -435,22 +413,20 @@ static void uring_reap_hook(void *arg)
 
 /* ---- Common ---- */
 
-int aio_submit(struct aio_ctx *c, int fd, struct block_req *r)
+int aio_submit(struct aio_ctx *c, int fd, uint64_t off, struct block_req *r)
 {
-	int ret = 0;
+	int ret;
 
 	r->fd = fd;
+	r->file_offset = off;
 	r->stage = 0;
 	r->res = 0;
 	r->progress = 0;
 	r->bounce = NULL;
 	r->next = NULL;
-	if (r->op == BLOCK_OP_READ || r->op == BLOCK_OP_WRITE) {
-		r->len = iov_total(r->iov, r->iovcnt);
-		ret = bounce_setup(c, r);
-		if (ret)
-			return ret;
-	}
+	ret = bounce_setup(c, r);
+	if (ret)
+		return ret;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->closing) {

@@ -27,8 +27,10 @@ struct aio_ctx;
 
 int aio_create(struct aio_ctx **out, struct event_loop *loop, enum block_aio kind,
 	       uint32_t mem_align, uint32_t len_align, struct kb_err *err);
-/* 0, or -errno with done() not called (-ESHUTDOWN while closing). */
-int aio_submit(struct aio_ctx *c, int fd, struct block_req *r);
+/* Runs @r on @fd at file offset @off (r->offset is left alone; READ/WRITE
+ * take r->len as block_submit() set it): 0, or -errno with done() not
+ * called (-ESHUTDOWN while closing). */
+int aio_submit(struct aio_ctx *c, int fd, uint64_t off, struct block_req *r);
 /* Waits until every submitted request has finished its I/O; their done()
  * calls are left to the event loop. Any thread; takes no lock a done()
  * callback could hold. */

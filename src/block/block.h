@@ -90,6 +90,7 @@ struct block_req {
 	/* Private to the backend. */
 	struct block_req *next;
 	int fd;
+	uint64_t file_offset; /* where the I/O engine works: offset translated */
 	int stage;
 	int res;
 	uint64_t progress;
@@ -170,6 +171,9 @@ void block_close(struct block_dev *b);
  * ->file, ->ro, ->direct, ->*_block_size and *size. */
 int block_open_file(struct block_dev *b, const struct block_spec *spec, uint64_t *size,
 		    struct kb_err *err);
+/* Drops @n transferred bytes (and any empty entries) from the front of an
+ * iovec array, to resume a short transfer. */
+void block_iov_advance(struct iovec **iov, int *cnt, size_t n);
 
 extern const struct block_ops block_raw_ops;
 extern const struct block_ops block_qcow2_ops;

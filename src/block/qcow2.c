@@ -40,12 +40,6 @@ struct qdrv {
 	struct aio_ctx *aio; /* the fast path's engine */
 };
 
-/* A fast-path request: the caller's, translated to the host offset. */
-struct qfast {
-	struct block_req inner;
-	struct block_req *outer;
-};
-
 /* d->rw held exclusively: waits out fast-path I/O. */
 static void wrlock(struct qdrv *d)
 {
@@ -116,20 +110,11 @@ static int qdrv_submit(struct block_dev *b, struct block_req *r)
 	return workpool_submit(d->pool, r);
 }
 
-static void fast_done(struct block_req *inner, int res)
-{
-	struct qfast *f = inner->opaque;
-	struct block_req *outer = f->outer;
-
-	free(f);
-	outer->done(outer, res);
-}
-
-/* 0 when @r went to the engine; else the pool takes it. */
+/* 0 when @r went to the engine (at its host offset); else the pool takes
+ * it. */
 static int try_fast(struct block_dev *b, struct qdrv *d, struct block_req *r)
 {
 	struct qcow2 *q = d->q;
-	struct qfast *f;
 	uint64_t host;
 	int ret = -EAGAIN;
 
@@ -141,25 +126,8 @@ static int try_fast(struct block_dev *b, struct qdrv *d, struct block_req *r)
 				       &host);
 		pthread_mutex_unlock(&q->lock);
 	}
-	if (!ret) {
-		f = malloc(sizeof(*f));
-		if (!f) {
-			ret = -ENOMEM;
-		} else {
-			*f = (struct qfast){
-				.inner = { .op = r->op,
-					   .iov = r->iov,
-					   .iovcnt = r->iovcnt,
-					   .offset = host,
-					   .done = fast_done,
-					   .opaque = f },
-				.outer = r,
-			};
-			ret = aio_submit(d->aio, b->fd, &f->inner);
-			if (ret)
-				free(f);
-		}
-	}
+	if (!ret)
+		ret = aio_submit(d->aio, b->fd, host, r);
 	pthread_rwlock_unlock(&d->rw);
 	return ret;
 }
@@ -191,28 +159,20 @@ static void qdrv_set_batch_fn(struct block_dev *b, void (*fn)(void *arg), void *
 		aio_set_batch_fn(d->aio, fn, arg);
 }
 
-static void qdrv_free(struct qdrv *d)
-{
-	qcow2_close(d->q);
-	pthread_rwlock_destroy(&d->rw);
-	free(d);
-}
-
 static void qdrv_close(struct block_dev *b)
 {
 	struct qdrv *d = b->priv;
 
 	if (!d)
 		return;
-	if (d->pool) {
-		workpool_shutdown(d->pool);
-		qdrv_drain(b);
-		/* Unregisters, stops the threads, delivers what is left. */
-		workpool_destroy(d->pool);
-	}
-	aio_destroy(d->aio); /* delivers the fast path's last completions */
+	/* Each drains, stops and delivers what is left, the pool first (its
+	 * requests may still wait for the engine). */
+	workpool_destroy(d->pool);
+	aio_destroy(d->aio);
 	b->aio = NULL;
-	qdrv_free(d);
+	qcow2_close(d->q);
+	pthread_rwlock_destroy(&d->rw);
+	free(d);
 	b->priv = NULL;
 }
 

@@ -158,10 +158,15 @@ void qimg_close(struct qimg *img);
 /* L2 table of L1 index @l1i into the cache: *ent, or NULL when the L1
  * entry is empty. -EIO on a bad table offset. */
 int qcow2_l2_get(struct qcow2 *q, uint64_t l1i, struct qcow2_cache_ent **ent);
+/* The cached table at @off, or NULL (no LRU update). */
+struct qcow2_cache_ent *qcow2_cache_find(const struct qcow2_cache *c, uint64_t off);
 /* A cluster-sized table at @off through @c (read from the file if not
  * cached). */
 int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool fill_zero,
 		    struct qcow2_cache_ent **ent);
+/* Whether @off cannot hold an L2 table or refcount block: unaligned, on
+ * the header, the L1 table or the refcount table. */
+bool qcow2_bad_table(const struct qcow2 *q, uint64_t off);
 /* Whether [off, off + len) touches the header, L1 table, refcount table,
  * an L2 table or a refcount block. */
 bool qcow2_overlaps_meta(const struct qcow2 *q, uint64_t off, uint64_t len);
@@ -172,6 +177,10 @@ uint64_t qcow2_file_size(const struct qcow2 *q);
 /* pread/pwrite of the whole length: short reads are -EIO. */
 int qcow2_pread(int fd, void *buf, size_t len, uint64_t off);
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
+/* The same for a vector (moved along); with @zero_past_end, what lies past
+ * the end of the file reads as zeroes. */
+int qcow2_preadv(int fd, struct iovec *v, int n, uint64_t off, bool zero_past_end);
+int qcow2_pwritev(struct qcow2 *q, struct iovec *v, int n, uint64_t off);
 uint64_t qcow2_be64(const uint8_t *p);
 void qcow2_put_be64(uint8_t *p, uint64_t v);
 
@@ -200,9 +209,5 @@ int qcow2_map_cached(struct qcow2 *q, uint64_t off, uint64_t len, bool write,
 /* Exclusive: WRITE_ZEROES (deallocates with @unmap) and DISCARD. */
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool unmap);
 int qcow2_discard(struct qcow2 *q, uint64_t off, uint64_t len);
-int qimg_read(struct qimg *img, uint64_t off, void *buf, size_t len);
-/* Decompresses a compressed cluster (@src, @slen) into @dst (@dlen). */
-int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst,
-		     size_t dlen);
 
 #endif

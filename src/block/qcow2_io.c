@@ -10,10 +10,8 @@
  * L2 entry, and only then the old cluster's reference is dropped.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <zlib.h>
 #include <zstd.h>
@@ -58,7 +56,7 @@ static int iov_slice(const struct iovec *iov, int cnt, uint64_t skip, uint64_t l
 	return n;
 }
 
-static void iov_zero(struct iovec *v, int n)
+static void iov_zero(const struct iovec *v, int n)
 {
 	for (int i = 0; i < n; i++)
 		memset(v[i].iov_base, 0, v[i].iov_len);
@@ -78,61 +76,6 @@ static void iov_to_buf(const struct iovec *v, int n, uint8_t *buf)
 		memcpy(buf, v[i].iov_base, v[i].iov_len);
 		buf += v[i].iov_len;
 	}
-}
-
-/* Reads the whole vector at @off; bytes past the end of the file are
- * zeroes. */
-static int preadv_full(int fd, struct iovec *v, int n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t r = preadv(fd, v, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0) {
-			iov_zero(v, n);
-			return 0;
-		}
-		off += (uint64_t)r;
-		while (n > 0 && (size_t)r >= v->iov_len) {
-			r -= (ssize_t)v->iov_len;
-			v++;
-			n--;
-		}
-		if (n > 0) {
-			v->iov_base = (uint8_t *)v->iov_base + r;
-			v->iov_len -= (size_t)r;
-		}
-	}
-	return 0;
-}
-
-static int pwritev_full(struct qcow2 *q, struct iovec *v, int n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t r = pwritev(q->fd, v, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		off += (uint64_t)r;
-		qcow2_note_end(q, off);
-		while (n > 0 && (size_t)r >= v->iov_len) {
-			r -= (ssize_t)v->iov_len;
-			v++;
-			n--;
-		}
-		if (n > 0) {
-			v->iov_base = (uint8_t *)v->iov_base + r;
-			v->iov_len -= (size_t)r;
-		}
-	}
-	return 0;
 }
 
 static enum map_type entry_type(const struct qcow2 *q, uint64_t e)
@@ -197,16 +140,16 @@ int qcow2_map_cached(struct qcow2 *q, uint64_t off, uint64_t len, bool write,
 	uint64_t cs = q->cluster_size, ci = off >> q->h.cluster_bits;
 	uint64_t per = 1ull << q->l2_bits, l2i = ci & (per - 1), l1i = ci >> q->l2_bits;
 	uint64_t need = ((off & (cs - 1)) + len + cs - 1) / cs, l2off, h0 = 0;
-	const uint8_t *t = NULL;
+	const struct qcow2_cache_ent *ent;
+	const uint8_t *t;
 
 	if (!len || l1i >= q->h.l1_size || l2i + need > per)
 		return -EAGAIN;
 	l2off = q->l1[l1i] & QCOW2_OFFSET_MASK;
-	for (unsigned int i = 0; l2off && i < q->l2c.n; i++)
-		if (q->l2c.ent[i].offset == l2off)
-			t = q->l2c.ent[i].data;
-	if (!t)
+	ent = qcow2_cache_find(&q->l2c, l2off);
+	if (!ent)
 		return -EAGAIN;
+	t = ent->data;
 	for (uint64_t i = 0; i < need; i++) {
 		uint64_t e = qcow2_be64(t + (l2i + i) * 8);
 
@@ -225,7 +168,9 @@ int qcow2_map_cached(struct qcow2 *q, uint64_t off, uint64_t len, bool write,
 	return 0;
 }
 
-int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst, size_t dlen)
+/* Decompresses a compressed cluster (@src, @slen) into @dst (@dlen). */
+static int decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst,
+		      size_t dlen)
 {
 	if (type == 0) {
 		z_stream z = { 0 };
@@ -265,17 +210,41 @@ int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst, si
 	return -EIO;
 }
 
+/* The host bytes [*host, end) holding a compressed cluster's data (the
+ * sectors they lie in start at *host & ~511): the end. */
+static uint64_t compressed_span(const struct qcow2 *q, uint64_t e, uint64_t *host)
+{
+	uint32_t sbits = q->h.cluster_bits - 8, x = 62 - sbits;
+	uint64_t nsect = (e >> x) & ((1ull << sbits) - 1);
+
+	*host = e & ((1ull << x) - 1);
+	return (*host & ~511ull) + (nsect + 1) * 512;
+}
+
+/* The host bytes whose references L2 entry @e holds: *start, and the
+ * length (0: none). */
+static uint64_t entry_refs(const struct qcow2 *q, uint64_t e, uint64_t *start)
+{
+	uint64_t host;
+
+	if (e & QCOW2_OFLAG_COMPRESSED) {
+		uint64_t end = compressed_span(q, e, &host);
+
+		*start = host & ~511ull;
+		return end - *start;
+	}
+	*start = e & QCOW2_OFFSET_MASK;
+	return *start ? q->cluster_size : 0;
+}
+
 static int read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *cluster)
 {
-	uint32_t sbits = q->h.cluster_bits - 8;
-	uint32_t x = 62 - sbits;
-	uint64_t host = entry & ((1ull << x) - 1);
-	uint64_t nsect = (entry >> x) & ((1ull << sbits) - 1);
-	uint64_t clen = (nsect + 1) * 512 - (host & 511);
+	uint64_t host, clen = compressed_span(q, entry, &host);
 	uint64_t fsize = qcow2_file_size(q);
 	uint8_t *src;
 	int ret;
 
+	clen -= host;
 	if (host >= fsize)
 		return -EIO;
 	if (clen > fsize - host)
@@ -285,8 +254,8 @@ static int read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *cluster)
 		return -ENOMEM;
 	ret = qcow2_pread(q->fd, src, clen, host);
 	if (!ret)
-		ret = qcow2_decompress((int)q->h.compression, src, clen, cluster,
-				       q->cluster_size);
+		ret = decompress((int)q->h.compression, src, clen, cluster,
+				 q->cluster_size);
 	if (ret)
 		log_warn("%s: compressed cluster at 0x%llx cannot be read", q->file,
 			 (unsigned long long)host);
@@ -314,14 +283,7 @@ static int backing_readv(struct qimg *img, uint64_t off, struct iovec *v, int n,
 		return 0;
 	if (img->qcow2)
 		return qcow2_readv(img->q, off, v, n);
-	return preadv_full(img->fd, v, n, off);
-}
-
-int qimg_read(struct qimg *img, uint64_t off, void *buf, size_t len)
-{
-	struct iovec v = { buf, len };
-
-	return backing_readv(img, off, &v, 1, len);
+	return qcow2_preadv(img->fd, v, n, off, true);
 }
 
 int qcow2_readv(struct qcow2 *q, uint64_t off, const struct iovec *iov, int cnt)
@@ -365,7 +327,7 @@ int qcow2_readv(struct qcow2 *q, uint64_t off, const struct iovec *iov, int cnt)
 				ret = -EIO;
 				break;
 			}
-			ret = preadv_full(q->fd, v, n, m.host);
+			ret = qcow2_preadv(q->fd, v, n, m.host, true);
 			break;
 		case MAP_COMPRESSED:
 			if (!cbuf)
@@ -422,17 +384,9 @@ static int l2_for_write(struct qcow2 *q, uint64_t l1i, struct qcow2_cache_ent **
 /* Under q->lock: drops the references an old L2 entry held. */
 static int release_entry(struct qcow2 *q, uint64_t e)
 {
-	if (e & QCOW2_OFLAG_COMPRESSED) {
-		uint32_t sbits = q->h.cluster_bits - 8, x = 62 - sbits;
-		uint64_t host = e & ((1ull << x) - 1);
-		uint64_t nsect = (e >> x) & ((1ull << sbits) - 1);
-		uint64_t end = (host & ~511ull) + (nsect + 1) * 512;
+	uint64_t start, len = entry_refs(q, e, &start);
 
-		return qcow2_free(q, host & ~511ull, end - (host & ~511ull));
-	}
-	if (e & QCOW2_OFFSET_MASK)
-		return qcow2_free(q, e & QCOW2_OFFSET_MASK, q->cluster_size);
-	return 0;
+	return qcow2_free(q, start, len);
 }
 
 /*
@@ -478,26 +432,26 @@ out:
 }
 
 /* Under q->lock: every host cluster the L2 entries of [c0, c0 + n) hold
- * has a refcount (else it could be allocated again while still in use). */
+ * (all that release_entry() would drop) has a refcount, else it could be
+ * allocated again while still in use. */
 static int check_old_refs(struct qcow2 *q, uint64_t c0, uint64_t n)
 {
-	uint64_t per = 1ull << q->l2_bits;
+	uint64_t per = 1ull << q->l2_bits, cs = q->cluster_size;
 	struct qcow2_cache_ent *e;
 	int ret = qcow2_l2_get(q, c0 >> q->l2_bits, &e);
 
 	for (uint64_t i = 0; !ret && e && i < n; i++) {
-		uint64_t x = qcow2_be64(e->data + ((c0 + i) & (per - 1)) * 8), v;
+		uint64_t x = qcow2_be64(e->data + ((c0 + i) & (per - 1)) * 8);
+		uint64_t start, len = entry_refs(q, x, &start), v;
 
-		if (x & QCOW2_OFLAG_COMPRESSED)
-			x &= (1ull << (62 - (q->h.cluster_bits - 8))) - 1;
-		x &= QCOW2_OFFSET_MASK;
-		if (!x)
-			continue;
-		ret = qcow2_refcount_get(q, x / q->cluster_size, &v);
-		if (!ret && !v) {
-			log_warn("%s: cluster 0x%llx is in use with refcount 0", q->file,
-				 (unsigned long long)x);
-			ret = -EIO;
+		for (uint64_t c = start / cs; len && !ret && c <= (start + len - 1) / cs;
+		     c++) {
+			ret = qcow2_refcount_get(q, c, &v);
+			if (!ret && !v) {
+				log_warn("%s: cluster 0x%llx is in use with refcount 0",
+					 q->file, (unsigned long long)(c * cs));
+				ret = -EIO;
+			}
 		}
 	}
 	return ret;
@@ -576,7 +530,7 @@ int qcow2_writev(struct qcow2 *q, uint64_t off, const struct iovec *iov, int cnt
 				break;
 			}
 			n = iov_slice(iov, cnt, pos, m.len, v, SLICE_MAX);
-			ret = n < 0 ? -EINVAL : pwritev_full(q, v, n, m.host);
+			ret = n < 0 ? -EINVAL : qcow2_pwritev(q, v, n, m.host);
 		} else if (!alloc) {
 			ret = -EAGAIN;
 		} else {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "block/qcow2.h"
 #include "util/log.h"
 
@@ -298,26 +299,6 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, uint64_t file_size,
 	return 0;
 }
 
-int qcow2_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 void qcow2_note_end(struct qcow2 *q, uint64_t end)
 {
 	uint64_t cur = __atomic_load_n(&q->file_size, __ATOMIC_RELAXED);
@@ -333,29 +314,71 @@ uint64_t qcow2_file_size(const struct qcow2 *q)
 	return __atomic_load_n(&q->file_size, __ATOMIC_RELAXED);
 }
 
+/*
+ * preadv, or pwritev (@wq: the image written, whose end is noted), of the
+ * whole vector @v (moved along) at @off, resuming short transfers: 0,
+ * -errno, or -ENODATA when a transfer moved nothing (the end of the file),
+ * with *v and *n what is left.
+ */
+static int xfer(int fd, struct qcow2 *wq, struct iovec **v, int *n, uint64_t off)
+{
+	ssize_t r = 0;
+
+	for (;;) {
+		block_iov_advance(v, n, (size_t)r);
+		if (*n <= 0)
+			return 0;
+		r = wq ? pwritev(fd, *v, *n, (off_t)off) : preadv(fd, *v, *n, (off_t)off);
+		if (r < 0 && errno == EINTR) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ENODATA;
+		off += (uint64_t)r;
+		if (wq)
+			qcow2_note_end(wq, off);
+	}
+}
+
+int qcow2_preadv(int fd, struct iovec *v, int n, uint64_t off, bool zero_past_end)
+{
+	int ret = xfer(fd, NULL, &v, &n, off);
+
+	if (ret != -ENODATA)
+		return ret;
+	if (!zero_past_end)
+		return -EIO;
+	for (int i = 0; i < n; i++)
+		memset(v[i].iov_base, 0, v[i].iov_len);
+	return 0;
+}
+
+int qcow2_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	struct iovec v = { buf, len };
+
+	return qcow2_preadv(fd, &v, 1, off, false);
+}
+
+int qcow2_pwritev(struct qcow2 *q, struct iovec *v, int n, uint64_t off)
+{
+	int ret = xfer(q->fd, q, &v, &n, off);
+
+	return ret == -ENODATA ? -EIO : ret;
+}
+
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
+	struct iovec v = { (void *)buf, len };
 
 	if (q->ro)
 		return -EROFS;
 	if (off > QCOW2_MAX_SIZE || len > QCOW2_MAX_SIZE - off)
 		return -EIO;
-	while (len) {
-		ssize_t n = pwrite(q->fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-		qcow2_note_end(q, off);
-	}
-	return 0;
+	return qcow2_pwritev(q, &v, 1, off);
 }
 
 /* ---- Metadata overlap set ---- */
@@ -435,30 +458,40 @@ static void cache_free(struct qcow2_cache *c)
 	c->ent = NULL;
 }
 
+struct qcow2_cache_ent *qcow2_cache_find(const struct qcow2_cache *c, uint64_t off)
+{
+	for (unsigned int i = 0; off && i < c->n; i++) {
+		if (c->ent[i].offset == off)
+			return &c->ent[i];
+	}
+	return NULL;
+}
+
 int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool fill_zero,
 		    struct qcow2_cache_ent **ent)
 {
-	struct qcow2_cache_ent *victim = &c->ent[0];
+	struct qcow2_cache_ent *victim = qcow2_cache_find(c, off);
+	uint64_t fsize;
 	int ret;
 
-	for (unsigned int i = 0; i < c->n; i++) {
-		struct qcow2_cache_ent *e = &c->ent[i];
-
-		if (e->offset == off) {
-			e->used = ++c->clock;
-			if (fill_zero)
-				memset(e->data, 0, q->cluster_size);
-			*ent = e;
-			return 0;
-		}
-		if (e->used < victim->used)
-			victim = e;
+	if (victim) {
+		victim->used = ++c->clock;
+		if (fill_zero)
+			memset(victim->data, 0, q->cluster_size);
+		*ent = victim;
+		return 0;
+	}
+	victim = &c->ent[0];
+	for (unsigned int i = 1; i < c->n; i++) {
+		if (c->ent[i].used < victim->used)
+			victim = &c->ent[i];
 	}
 	victim->offset = 0;
 	if (fill_zero) {
 		memset(victim->data, 0, q->cluster_size);
 	} else {
-		if (off + q->cluster_size > qcow2_file_size(q))
+		fsize = qcow2_file_size(q);
+		if (off > fsize || q->cluster_size > fsize - off)
 			return -EIO;
 		ret = qcow2_pread(q->fd, victim->data, q->cluster_size, off);
 		if (ret)
@@ -468,6 +501,15 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
 	victim->used = ++c->clock;
 	*ent = victim;
 	return 0;
+}
+
+bool qcow2_bad_table(const struct qcow2 *q, uint64_t off)
+{
+	uint64_t cs = q->cluster_size;
+
+	return (off & (cs - 1)) || off < cs ||
+	       ranges_overlap(off, cs, q->h.l1_offset, q->h.l1_size * 8ull) ||
+	       ranges_overlap(off, cs, q->h.reftable_offset, q->reftable_entries * 8);
 }
 
 int qcow2_l2_get(struct qcow2 *q, uint64_t l1i, struct qcow2_cache_ent **ent)
@@ -480,10 +522,7 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t l1i, struct qcow2_cache_ent **ent)
 	off = q->l1[l1i] & QCOW2_OFFSET_MASK;
 	if (!off)
 		return 0;
-	if ((off & (q->cluster_size - 1)) || off < q->cluster_size ||
-	    ranges_overlap(off, q->cluster_size, q->h.l1_offset, q->h.l1_size * 8ull) ||
-	    ranges_overlap(off, q->cluster_size, q->h.reftable_offset,
-			   q->reftable_entries * 8)) {
+	if (qcow2_bad_table(q, off)) {
 		log_warn("%s: L1 entry %llu points to a bad L2 table offset 0x%llx",
 			 q->file, (unsigned long long)l1i, (unsigned long long)off);
 		return -EIO;
@@ -541,22 +580,21 @@ static int check_writable(struct qcow2 *q, struct kb_err *err)
 	return 0;
 }
 
-static int open_backing(struct qcow2 *q, int depth, const uint64_t *chain,
-			struct kb_err *err)
+/* @st: the image's own (for the loop check). */
+static int open_backing(struct qcow2 *q, const struct stat *st, int depth,
+			const uint64_t *chain, struct kb_err *err)
 {
 	char path[PATH_MAX + 1024];
 	const char *slash = strrchr(q->file, '/');
 	uint64_t *next = malloc((size_t)(depth + 1) * 2 * sizeof(*next));
-	struct stat st;
 	int ret;
 
 	if (!next)
 		return kb_err_set(err, -ENOMEM, "out of memory");
 	if (depth)
 		memcpy(next, chain, (size_t)depth * 2 * sizeof(*next));
-	fstat(q->fd, &st);
-	next[depth * 2] = st.st_dev;
-	next[depth * 2 + 1] = st.st_ino;
+	next[depth * 2] = st->st_dev;
+	next[depth * 2 + 1] = st->st_ino;
 	if (q->h.backing_file[0] == '/' || !slash)
 		snprintf(path, sizeof(path), "%s", q->h.backing_file);
 	else
@@ -640,7 +678,7 @@ int qcow2_open(int fd, const char *file, bool ro, int depth, const uint64_t *cha
 			goto fail;
 	}
 	if (q->h.backing_file[0]) {
-		ret = open_backing(q, depth, chain, err);
+		ret = open_backing(q, &st, depth, chain, err);
 		if (ret)
 			goto fail;
 	}

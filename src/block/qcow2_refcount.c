@@ -57,10 +57,7 @@ static int rb_block(struct qcow2 *q, uint64_t ti, struct qcow2_cache_ent **ent)
 	off = q->reftable[ti] & ~511ull;
 	if (!off)
 		return 0;
-	if ((off & (q->cluster_size - 1)) || off < q->cluster_size ||
-	    (off >= q->h.l1_offset && off < q->h.l1_offset + q->h.l1_size * 8ull) ||
-	    (off >= q->h.reftable_offset &&
-	     off < q->h.reftable_offset + q->reftable_entries * 8)) {
+	if (qcow2_bad_table(q, off)) {
 		log_warn("%s: refcount table entry %llu is bad (0x%llx)", q->file,
 			 (unsigned long long)ti, (unsigned long long)off);
 		return -EIO;
@@ -383,15 +380,16 @@ int qcow2_free(struct qcow2 *q, uint64_t off, uint64_t len)
 	if (ret)
 		return ret;
 	for (uint64_t c = first; c <= last; c++) {
+		struct qcow2_cache_ent *e;
 		uint64_t v;
 
 		if (qcow2_refcount_get(q, c, &v) || v)
 			continue;
 		if (c < q->free_hint)
 			q->free_hint = c;
-		for (unsigned int i = 0; i < q->l2c.n; i++)
-			if (q->l2c.ent[i].offset == c * cs)
-				q->l2c.ent[i].offset = 0;
+		e = qcow2_cache_find(&q->l2c, c * cs);
+		if (e)
+			e->offset = 0;
 		/* Give the space back; the cluster reads as zeroes. */
 		if (fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(c * cs), (off_t)cs))

@@ -43,7 +43,7 @@ fail:
 
 static int raw_submit(struct block_dev *b, struct block_req *r)
 {
-	return aio_submit(b->aio, b->fd, r);
+	return aio_submit(b->aio, b->fd, r->offset, r);
 }
 
 static uint64_t raw_size(struct block_dev *b)

@@ -119,7 +119,10 @@ int workpool_submit(struct workpool *p, struct block_req *r)
 	return ret;
 }
 
-static struct block_req *take_done(struct workpool *p)
+/* Calls reap(), then takes the done list and (when @fn) the batch
+ * callback, under one lock. */
+static struct block_req *take_done(struct workpool *p, void (**fn)(void *arg),
+				   void **fn_arg)
 {
 	struct block_req *list;
 
@@ -129,6 +132,10 @@ static struct block_req *take_done(struct workpool *p)
 	list = p->done_head;
 	p->done_head = NULL;
 	p->done_tail = &p->done_head;
+	if (fn) {
+		*fn = p->batch_fn;
+		*fn_arg = p->batch_arg;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return list;
 }
@@ -156,13 +163,7 @@ static void workpool_event(void *arg, uint32_t events)
 
 	if (read(p->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("%s: completion eventfd: %s", p->conf.name, strerror(errno));
-	if (!deliver(take_done(p)))
-		return;
-	pthread_mutex_lock(&p->lock);
-	fn = p->batch_fn;
-	fn_arg = p->batch_arg;
-	pthread_mutex_unlock(&p->lock);
-	if (fn)
+	if (deliver(take_done(p, &fn, &fn_arg)) && fn)
 		fn(fn_arg);
 }
 
@@ -192,18 +193,13 @@ int workpool_efd(const struct workpool *p)
 	return p->efd;
 }
 
-void workpool_shutdown(struct workpool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	p->closing = true;
-	pthread_mutex_unlock(&p->lock);
-}
-
 void workpool_destroy(struct workpool *p)
 {
 	if (!p)
 		return;
-	workpool_shutdown(p);
+	pthread_mutex_lock(&p->lock);
+	p->closing = true; /* later submissions get -ESHUTDOWN */
+	pthread_mutex_unlock(&p->lock);
 	workpool_drain(p);
 	if (p->registered)
 		event_del(p->loop, p->efd);
@@ -214,7 +210,7 @@ void workpool_destroy(struct workpool *p)
 	for (int i = 0; i < p->nr_threads; i++)
 		pthread_join(p->thread[i], NULL);
 	/* The loop will not run these any more: this thread does. */
-	while (deliver(take_done(p)))
+	while (deliver(take_done(p, NULL, NULL)))
 		;
 	if (p->efd >= 0)
 		close(p->efd);

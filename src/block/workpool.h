@@ -52,8 +52,6 @@ void workpool_kick(struct workpool *p);
  * done() calls are left to the loop). Any thread. */
 void workpool_drain(struct workpool *p);
 void workpool_set_batch_fn(struct workpool *p, void (*fn)(void *arg), void *arg);
-/* Later submissions get -ESHUTDOWN. */
-void workpool_shutdown(struct workpool *p);
 /* Shuts down, drains, unregisters from the loop, stops the workers, calls
  * the remaining done()s on this thread and frees. NULL is a no-op. */
 void workpool_destroy(struct workpool *p);

@@ -175,6 +175,15 @@ static void wait_n(atomic_int *v, int want)
 	assert_int_equal(atomic_load(v), want);
 }
 
+/* A request (the rest of it zero). */
+static struct block_req req(enum block_op op, struct iovec *iov, int iovcnt, uint64_t off,
+			    uint64_t len)
+{
+	return (struct block_req){
+		.op = op, .iov = iov, .iovcnt = iovcnt, .offset = off, .len = len
+	};
+}
+
 /* Submits one request and waits for its completion on the loop thread. */
 static int run(struct fixture *f, struct block_dev *b, struct block_req *r)
 {
@@ -280,11 +289,7 @@ static void do_io(struct fixture *f, const char *opts)
 	memset(c, 0x3c, sizeof(c));
 
 	/* Vectored write at an offset, then read back in other pieces. */
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_WRITE;
-	r.iov = iov;
-	r.iovcnt = 2;
-	r.offset = 8192;
+	r = req(BLOCK_OP_WRITE, iov, 2, 8192, 0);
 	assert_int_equal(run(f, b, &r), 0);
 	file_read(f, 8192, back, sizeof(a) + sizeof(c));
 	assert_memory_equal(back, a, sizeof(a));
@@ -296,34 +301,23 @@ static void do_io(struct fixture *f, const char *opts)
 					 { back + 3584, 2048 } };
 
 		memset(back, 0, sizeof(back));
-		memset(&r, 0, sizeof(r));
-		r.op = BLOCK_OP_READ;
-		r.iov = riov;
-		r.iovcnt = 3;
-		r.offset = 8192;
+		r = req(BLOCK_OP_READ, riov, 3, 8192, 0);
 		assert_int_equal(run(f, b, &r), 0);
 		assert_memory_equal(back, a, sizeof(a));
 		assert_memory_equal(back + sizeof(a), c, sizeof(c));
 	}
 
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_FLUSH;
+	r = req(BLOCK_OP_FLUSH, NULL, 0, 0, 0);
 	assert_int_equal(run(f, b, &r), 0);
 
 	/* Discard: the range reads back as zeroes (punched) on this fs, or
 	 * is left alone; never an error. */
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_DISCARD;
-	r.offset = 65536;
-	r.len = 65536;
+	r = req(BLOCK_OP_DISCARD, NULL, 0, 65536, 65536);
 	assert_int_equal(run(f, b, &r), 0);
 
 	/* Write zeroes, with and without may_unmap. */
 	for (int unmap = 0; unmap < 2; unmap++) {
-		memset(&r, 0, sizeof(r));
-		r.op = BLOCK_OP_WRITE_ZEROES;
-		r.offset = 8192 + 512 * unmap;
-		r.len = 1024;
+		r = req(BLOCK_OP_WRITE_ZEROES, NULL, 0, 8192 + 512 * unmap, 1024);
 		r.may_unmap = unmap;
 		assert_int_equal(run(f, b, &r), 0);
 	}
@@ -332,18 +326,11 @@ static void do_io(struct fixture *f, const char *opts)
 	assert_memory_equal(back + 1536, a, 512);
 
 	/* A zero-length read completes too. */
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_READ;
-	r.iov = iov;
-	r.iovcnt = 0;
+	r = req(BLOCK_OP_READ, iov, 0, 0, 0);
 	assert_int_equal(run(f, b, &r), 0);
 
 	/* Out of range, never started. */
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_READ;
-	r.iov = iov;
-	r.iovcnt = 1;
-	r.offset = FILE_SIZE - 512;
+	r = req(BLOCK_OP_READ, iov, 1, FILE_SIZE - 512, 0);
 	assert_int_equal(block_submit(b, &r), -EINVAL);
 	r.offset = UINT64_MAX - 100;
 	assert_int_equal(block_submit(b, &r), -EINVAL);
@@ -401,27 +388,15 @@ static void test_io_direct(void **state)
 	/* An unaligned buffer goes through a bounce buffer. */
 	memset(un + 1, 0x22, 4096);
 	iov = (struct iovec){ un + 1, 4096 };
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_WRITE;
-	r.iov = &iov;
-	r.iovcnt = 1;
-	r.offset = 4096;
+	r = req(BLOCK_OP_WRITE, &iov, 1, 4096, 0);
 	assert_int_equal(run(f, b, &r), 0);
 	iov = (struct iovec){ al, 4096 };
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_READ;
-	r.iov = &iov;
-	r.iovcnt = 1;
-	r.offset = 4096;
+	r = req(BLOCK_OP_READ, &iov, 1, 4096, 0);
 	assert_int_equal(run(f, b, &r), 0);
 	assert_memory_equal(al, un + 1, 4096);
 	memset(un + 1, 0, 4096);
 	iov = (struct iovec){ un + 1, 4096 };
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_READ;
-	r.iov = &iov;
-	r.iovcnt = 1;
-	r.offset = 4096;
+	r = req(BLOCK_OP_READ, &iov, 1, 4096, 0);
 	assert_int_equal(run(f, b, &r), 0);
 	assert_memory_equal(al, un + 1, 4096);
 	block_close(b);
@@ -451,10 +426,7 @@ static void test_write_zeroes_fallback(void **state)
 		struct block_req r;
 
 		assert_int_equal(pwrite(b->fd, ones, sizeof(ones), 0), sizeof(ones));
-		memset(&r, 0, sizeof(r));
-		r.op = BLOCK_OP_WRITE_ZEROES;
-		r.offset = 512;
-		r.len = 2048;
+		r = req(BLOCK_OP_WRITE_ZEROES, NULL, 0, 512, 2048);
 		assert_int_equal(run(f, b, &r), 0);
 		file_read(f, 0, back, sizeof(back));
 		assert_memory_equal(back, ones, 512);
@@ -473,10 +445,7 @@ static void test_read_only(void **state)
 	struct block_req r;
 
 	start_loop(f);
-	memset(&r, 0, sizeof(r));
-	r.op = BLOCK_OP_WRITE;
-	r.iov = &iov;
-	r.iovcnt = 1;
+	r = req(BLOCK_OP_WRITE, &iov, 1, 0, 0);
 	assert_int_equal(block_submit(b, &r), -EROFS);
 	r.op = BLOCK_OP_DISCARD;
 	r.len = 512;
@@ -506,11 +475,7 @@ static void do_many(struct fixture *f, const char *opts)
 	for (int i = 0; i < MANY; i++) {
 		memset(bufs[i], i + 1, sizeof(bufs[i]));
 		iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
-		memset(&r[i], 0, sizeof(r[i]));
-		r[i].op = BLOCK_OP_WRITE;
-		r[i].iov = &iov[i];
-		r[i].iovcnt = 1;
-		r[i].offset = (uint64_t)i * 4096;
+		r[i] = req(BLOCK_OP_WRITE, &iov[i], 1, (uint64_t)i * 4096, 0);
 		r[i].done = on_done;
 		r[i].opaque = &d;
 		assert_int_equal(block_submit(b, &r[i]), 0);
@@ -545,8 +510,7 @@ static void test_close_delivers(void **state)
 	struct done d = { 0 };
 
 	for (int i = 0; i < 4; i++) {
-		memset(&r[i], 0, sizeof(r[i]));
-		r[i].op = BLOCK_OP_FLUSH;
+		r[i] = req(BLOCK_OP_FLUSH, NULL, 0, 0, 0);
 		r[i].done = on_done;
 		r[i].opaque = &d;
 		assert_int_equal(block_submit(b, &r[i]), 0);
@@ -556,22 +520,24 @@ static void test_close_delivers(void **state)
 	assert_true(pthread_equal(d.thread, pthread_self()));
 }
 
+/* A test run between setup() and teardown(). */
+#define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_good),
 		cmocka_unit_test(test_spec_errors),
-		cmocka_unit_test_setup_teardown(test_lock_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_uring, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_direct, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_zeroes_fallback, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_auto, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_delivers, setup, teardown),
+		FIXTURE_TEST(test_lock_conflict),
+		FIXTURE_TEST(test_open_errors),
+		FIXTURE_TEST(test_io_threads),
+		FIXTURE_TEST(test_io_uring),
+		FIXTURE_TEST(test_io_direct),
+		FIXTURE_TEST(test_write_zeroes_fallback),
+		FIXTURE_TEST(test_read_only),
+		FIXTURE_TEST(test_many_threads),
+		FIXTURE_TEST(test_many_auto),
+		FIXTURE_TEST(test_close_delivers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -382,6 +382,33 @@ static off_t file_size(const char *path)
 	return st.st_size;
 }
 
+/*
+ * Writes @img (8 clusters) as the image and one cluster of @fill bytes to
+ * it at guest offset @off: the result. With @keep, the file is still 8
+ * clusters, its first @keep bytes @img's.
+ */
+static int hb_write_one(struct fixture *f, const uint8_t *img, uint64_t off, int fill,
+			size_t keep)
+{
+	uint8_t buf[CS], *after;
+	struct block_dev *b;
+	size_t len;
+	int ret;
+
+	hb_write(f, img, 8 * CS);
+	b = open_ok(f, f->img);
+	memset(buf, fill, CS);
+	ret = io(b, BLOCK_OP_WRITE, off, buf, CS, false);
+	block_close(b);
+	if (keep) {
+		after = read_file(f->img, &len);
+		assert_int_equal(len, 8 * CS);
+		assert_memory_equal(after, img, keep);
+		free(after);
+	}
+	return ret;
+}
+
 static void test_hostile_tables(void **state)
 {
 	struct fixture *f = *state;
@@ -405,15 +432,7 @@ static void test_hostile_tables(void **state)
 	for (int c = 1; c < 5; c++) {
 		img = hb_image();
 		qcow2_put_be64(img + 4 * CS, (uint64_t)c * CS | QCOW2_OFLAG_COPIED);
-		hb_write(f, img, 8 * CS);
-		b = open_ok(f, f->img);
-		memset(buf, 0xcc, CS);
-		assert_int_equal(io(b, BLOCK_OP_WRITE, 0, buf, CS, false), -EIO);
-		block_close(b);
-		after = read_file(f->img, &len);
-		assert_int_equal(len, 8 * CS);
-		assert_memory_equal(after, img, 5 * CS);
-		free(after);
+		assert_int_equal(hb_write_one(f, img, 0, 0xcc, 5 * CS), -EIO);
 		free(img);
 	}
 
@@ -429,24 +448,13 @@ static void test_hostile_tables(void **state)
 	/* Refcount block pointing at the L1 table: allocation fails. */
 	img = hb_image();
 	qcow2_put_be64(img + 2 * CS, 1 * CS);
-	hb_write(f, img, 8 * CS);
-	b = open_ok(f, f->img);
-	memset(buf, 2, CS);
-	assert_int_equal(io(b, BLOCK_OP_WRITE, 200 * CS, buf, CS, false), -EIO);
-	block_close(b);
-	after = read_file(f->img, &len);
-	assert_memory_equal(after, img, 5 * CS);
-	free(after);
+	assert_int_equal(hb_write_one(f, img, 200 * CS, 2, 5 * CS), -EIO);
 	free(img);
 
 	/* Refcounts saying metadata is free: never allocated over it. */
 	img = hb_image();
 	memset(img + 3 * CS, 0, 12);
-	hb_write(f, img, 8 * CS);
-	b = open_ok(f, f->img);
-	memset(buf, 3, CS);
-	assert_int_equal(io(b, BLOCK_OP_WRITE, 200 * CS, buf, CS, false), 0);
-	block_close(b);
+	assert_int_equal(hb_write_one(f, img, 200 * CS, 3, 0), 0);
 	after = read_file(f->img, &len);
 	assert_memory_equal(after, img, CS); /* header */
 	assert_memory_equal(after + 2 * CS, img + 2 * CS, CS); /* refcount table */
@@ -454,14 +462,28 @@ static void test_hostile_tables(void **state)
 	free(after);
 	free(img);
 
+	/* A compressed cluster whose data runs into a cluster with refcount
+	 * 0: rewriting it is refused (that cluster could be allocated for
+	 * the new data, then freed as the old one's). */
+	img = hb_image();
+	img[3 * CS + 6 * 2 + 1] = 1;
+	qcow2_put_be64(img + 4 * CS,
+		       QCOW2_OFLAG_COMPRESSED | 1ull << 61 | (6 * CS + 500));
+	assert_int_equal(hb_write_one(f, img, 0, 4, 8 * CS), -EIO);
+	free(img);
+
+	/* A refcount table entry near 2^64: an I/O error, not a wrapped
+	 * bounds check. */
+	img = hb_image();
+	qcow2_put_be64(img + 2 * CS, UINT64_MAX & ~511ull);
+	assert_int_equal(hb_write_one(f, img, 200 * CS, 5, 0), -EIO);
+	free(img);
+
 	/* Refcount underflow: a shared cluster whose refcount is 0. */
 	img = hb_image();
 	qcow2_put_be64(img + 4 * CS, 5 * CS); /* not COPIED */
 	img[3 * CS + 5 * 2 + 1] = 0;
-	hb_write(f, img, 8 * CS);
-	b = open_ok(f, f->img);
-	assert_int_equal(io(b, BLOCK_OP_WRITE, 0, buf, CS, false), -EIO);
-	block_close(b);
+	assert_int_equal(hb_write_one(f, img, 0, 5, 0), -EIO);
 	free(img);
 }
 
@@ -809,21 +831,23 @@ static void test_backing(void **state)
 	free(buf);
 }
 
+/* A test run between setup() and teardown(). */
+#define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec),
-		cmocka_unit_test_setup_teardown(test_hand_built_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_tables, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backing_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_qemu_img_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refcount_table_growth, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_qemu_img_convert, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backing, setup, teardown),
+		FIXTURE_TEST(test_hand_built_good),
+		FIXTURE_TEST(test_hostile_headers),
+		FIXTURE_TEST(test_truncated),
+		FIXTURE_TEST(test_hostile_tables),
+		FIXTURE_TEST(test_parallel),
+		FIXTURE_TEST(test_backing_loop),
+		FIXTURE_TEST(test_qemu_img_roundtrip),
+		FIXTURE_TEST(test_refcount_table_growth),
+		FIXTURE_TEST(test_qemu_img_convert),
+		FIXTURE_TEST(test_backing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
