@@ -81,10 +81,7 @@ int cmd_balloon(int argc, char **argv)
 		printf("%s: guest memory target %s\n", argv[optind],
 		       cmd_fmt_bytes(req.target, b, sizeof(b)));
 	} else {
-		for (int i = doc.nodes[data].child; i >= 0; i = doc.nodes[i].next)
-			if (doc.nodes[i].type == JSON_NUMBER)
-				printf("%-18s %llu\n", doc.nodes[i].key,
-				       (unsigned long long)doc.nodes[i].u);
+		cmd_print_counts(&doc, data, "", 18);
 	}
 	json_free(&doc);
 	return 0;

@@ -56,6 +56,15 @@ int cmd_obj(const struct json_doc *doc, int obj, const char *key)
 		       -1;
 }
 
+void cmd_print_counts(const struct json_doc *doc, int obj, const char *indent, int width)
+{
+	for (int i = obj >= 0 ? doc->nodes[obj].child : -1; i >= 0;
+	     i = doc->nodes[i].next)
+		if (doc->nodes[i].type == JSON_NUMBER)
+			printf("%s%-*s %llu\n", indent, width, doc->nodes[i].key,
+			       (unsigned long long)doc->nodes[i].u);
+}
+
 const char *cmd_fmt_bytes(uint64_t v, char *buf, size_t len)
 {
 	if (v >= (1ULL << 30))

@@ -20,6 +20,9 @@ void cmd_print_json(const struct json_doc *doc, int idx);
 uint64_t cmd_u64(const struct json_doc *doc, int obj, const char *key);
 const char *cmd_str(const struct json_doc *doc, int obj, const char *key);
 int cmd_obj(const struct json_doc *doc, int obj, const char *key);
+/* One line per number member of object @obj (none if @obj < 0):
+ * @indent, the key padded to @width, the value. */
+void cmd_print_counts(const struct json_doc *doc, int obj, const char *indent, int width);
 /* "1.5 GiB", "512 MiB", "12 KiB" into @buf. */
 const char *cmd_fmt_bytes(uint64_t v, char *buf, size_t len);
 /* "3d 4h", "2h 5m", "4m 10s", "12s". */

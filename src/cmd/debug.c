@@ -2,7 +2,6 @@
 /* kvmbox debug: registers, NMI and sysrq for a running VM. */
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/ctl_util.h"
@@ -89,7 +88,7 @@ int cmd_debug(int argc, char **argv)
 			actions++;
 			break;
 		case 's':
-			if (strlen(optarg) != 1 || optarg[0] < 0x21 || optarg[0] > 0x7e) {
+			if (!ctl_sysrq_key_valid(optarg)) {
 				log_error("debug: --sysrq '%s': one printable character",
 					  optarg);
 				return 1;
@@ -99,7 +98,7 @@ int cmd_debug(int argc, char **argv)
 			actions++;
 			break;
 		case 'c':
-			if (parse_u64(optarg, &v) || v > 1024) {
+			if (parse_u64(optarg, &v) || v > CTL_MAX_CPU) {
 				log_error("debug: --cpu '%s': a vCPU index", optarg);
 				return 1;
 			}

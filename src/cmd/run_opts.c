@@ -56,6 +56,17 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const char run_short_options[] = "+k:i:p:m:c:d:n:vh";
+
+static bool short_option_takes_value(int c)
+{
+	const char *p = NULL;
+
+	if (c > 0 && c < 256 && c != ':' && c != '+')
+		p = strchr(run_short_options, c);
+	return p && p[1] == ':';
+}
+
 void run_usage(FILE *f)
 {
 	fprintf(f,
@@ -78,9 +89,11 @@ void run_usage(FILE *f)
 		"      --no-host-quirks    on an emulation-only KVM, do not add the guest\n"
 		"                          options that work around its quirks\n"
 		"      --reboot exit|restart  what a guest reboot does (default exit, status 0)\n"
-		"  -d, --disk FILE[,ro][,direct][,serial=ID][,format=raw]\n"
-		"                          a virtio-blk disk on a raw image (repeatable, at\n"
-		"                          most %d: /dev/vda, vdb... in order); ro: writes fail;\n"
+		"  -d, --disk FILE[,ro][,direct][,serial=ID][,format=raw|qcow2]\n"
+		"                          [,aio=io_uring|threads]\n"
+		"                          a virtio-blk disk on a raw or qcow2 image\n"
+		"                          (repeatable, at most %d: /dev/vda, vdb... in order);\n"
+		"                          ro: writes fail;\n"
 		"                          direct: O_DIRECT; serial: the ID the guest reads\n"
 		"      --rng               a virtio-rng device fed by the host's getrandom()\n"
 		"      --console serial|virtio  the guest console: COM1 (ttyS0, default) or\n"
@@ -88,7 +101,8 @@ void run_usage(FILE *f)
 		"                          a raw program has COM1 only\n"
 		"      --name NAME         the VM's name for kvmbox list/stop/stat... (default:\n"
 		"                          vm-PID); its control socket is NAME.sock in\n"
-		"                          $XDG_RUNTIME_DIR/kvmbox (root: /run/kvmbox)\n"
+		"                          $KVMBOX_RUNTIME_DIR, else $XDG_RUNTIME_DIR/kvmbox,\n"
+		"                          else /run/kvmbox (root) or /tmp/kvmbox-UID\n"
 		"  -n, --net SPEC          a virtio-net device (eth0, eth1... in order, up to\n"
 		"                          %d; default: none):\n"
 		"                          tap[,ifname=NAME][,vhost=on|off|auto][,mac=MAC]\n"
@@ -348,7 +362,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg, struct kb_err *
 	cfg->raw_mode = RAW_MODE_REAL;
 	optind = 0; /* full reset: tests call this more than once */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+k:i:p:m:c:d:n:vh", run_options, NULL)) !=
+	while ((c = getopt_long(argc, argv, run_short_options, run_options, NULL)) !=
 	       -1) {
 		if (c == 'h') {
 			run_usage(stdout);
@@ -357,7 +371,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg, struct kb_err *
 		if (c == '?' || c == ':') {
 			const char *bad = argv[optind - 1];
 
-			if (optopt && optopt < 256 && strchr("kipmcd", optopt))
+			if (short_option_takes_value(optopt))
 				return kb_err_set(err, -EINVAL,
 						  "option -%c needs a value", optopt);
 			return kb_err_set(err, -EINVAL,

@@ -26,17 +26,14 @@ static void stat_usage(FILE *f)
 
 static void print_counts(const struct json_doc *doc, int obj, const char *indent)
 {
-	for (int i = obj >= 0 ? doc->nodes[obj].child : -1; i >= 0;
-	     i = doc->nodes[i].next)
-		if (doc->nodes[i].type == JSON_NUMBER)
-			printf("%s%-22s %llu\n", indent, doc->nodes[i].key,
-			       (unsigned long long)doc->nodes[i].u);
+	cmd_print_counts(doc, obj, indent, 22);
 }
 
 static void print_stat(const struct json_doc *doc, int data)
 {
 	int vcpus = cmd_obj(doc, data, "vcpus"), devs = cmd_obj(doc, data, "devices");
 	int mem = cmd_obj(doc, data, "memory"), bal = cmd_obj(doc, data, "balloon");
+	int guest;
 	char b1[32], b2[32];
 
 	printf("%s: %s, up %s\n", cmd_str(doc, data, "name"), cmd_str(doc, data, "state"),
@@ -66,9 +63,10 @@ static void print_stat(const struct json_doc *doc, int data)
 	}
 	printf("balloon:\n");
 	print_counts(doc, bal, "  ");
+	guest = cmd_obj(doc, bal, "guest");
 	printf("  guest statistics:%s\n",
-	       doc->nodes[cmd_obj(doc, bal, "guest")].child < 0 ? " none yet" : "");
-	print_counts(doc, cmd_obj(doc, bal, "guest"), "    ");
+	       guest < 0 || doc->nodes[guest].child < 0 ? " none yet" : "");
+	print_counts(doc, guest, "    ");
 }
 
 int cmd_stat(int argc, char **argv)

@@ -40,38 +40,17 @@ static void stop_usage(FILE *f)
 		STOP_DEFAULT_TIMEOUT_S);
 }
 
-static int vm_path(const char *name, char *path, size_t len, char *dir, size_t dlen)
-{
-	struct kb_err err = { 0 };
-
-	if (!ctl_name_valid(name)) {
-		log_error("stop: '%s' is not a VM name", name);
-		return -1;
-	}
-	if (ctl_dir(dir, dlen, false, &err) || ctl_socket_path(dir, name, path, len)) {
-		log_error("stop: %s", err.msg[0] ? err.msg : "name too long");
-		return -1;
-	}
-	return 0;
-}
-
 /* Sends a stop request on a new connection; returns the connection (kept
  * open to see the VM exit), -EOPNOTSUPP for "graceful impossible", or -1. */
-static int send_stop(const char *name, const char *path, const char *dir, bool force)
+static int send_stop(const char *name, bool force)
 {
 	struct ctl_request req = { .cmd = CTL_CMD_STOP, .force = force, .cpu = -1 };
 	struct kb_err err = { 0 };
 	struct json_doc doc;
-	int fd = ctl_connect(path), ret;
+	int fd = ctl_open(name, &err), ret;
 
-	if (fd == -ECONNREFUSED)
-		ctl_remove_if_stale(dir, path);
-	if (fd == -ECONNREFUSED || fd == -ENOENT) {
-		log_error("stop: no running VM named '%s'", name);
-		return -1;
-	}
 	if (fd < 0) {
-		log_error("stop: %s: %s", path, strerror(-fd));
+		log_error("stop: %s", err.msg);
 		return -1;
 	}
 	ret = ctl_call_fd(fd, &req, CMD_CTL_TIMEOUT_MS, &doc, &err);
@@ -88,13 +67,10 @@ static int send_stop(const char *name, const char *path, const char *dir, bool f
 
 static int stop_one(const char *name, bool force, int timeout_s)
 {
-	char dir[CTL_PATH_MAX], path[CTL_PATH_MAX + CTL_NAME_MAX + 8];
 	int fd;
 
-	if (vm_path(name, path, sizeof(path), dir, sizeof(dir)))
-		return 1;
 	if (!force) {
-		fd = send_stop(name, path, dir, false);
+		fd = send_stop(name, false);
 		if (fd == -1)
 			return 1;
 		if (fd >= 0) {
@@ -114,7 +90,7 @@ static int stop_one(const char *name, bool force, int timeout_s)
 				name);
 		}
 	}
-	fd = send_stop(name, path, dir, true);
+	fd = send_stop(name, true);
 	if (fd < 0)
 		return 1;
 	if (ctl_wait_closed(fd, STOP_FORCE_WAIT_MS)) {

@@ -5,46 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control/client.h"
 #include "control/names.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int ctl_connect(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
-	return fd;
-}
+#include "util/clock.h"
 
 /* Waits for @ev on @fd until @deadline; 0, or -ETIMEDOUT / -errno. */
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		struct pollfd p = { .fd = fd, .events = ev };
 		int n;
 
@@ -133,7 +104,7 @@ static int read_line(int fd, char **out, size_t *out_len, int64_t deadline)
 int ctl_call_fd(int fd, const struct ctl_request *req, int timeout_ms,
 		struct json_doc *reply, struct kb_err *err)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	const char *code, *message;
 	struct json_writer w;
 	char *line = NULL;
@@ -166,13 +137,11 @@ int ctl_call_fd(int fd, const struct ctl_request *req, int timeout_ms,
 	return ret;
 }
 
-int ctl_call(const char *name, const struct ctl_request *req, int timeout_ms,
-	     struct json_doc *reply, struct kb_err *err)
+int ctl_open(const char *name, struct kb_err *err)
 {
 	char dir[CTL_PATH_MAX], path[CTL_PATH_MAX + CTL_NAME_MAX + 8];
 	int fd, ret;
 
-	memset(reply, 0, sizeof(*reply));
 	if (!ctl_name_valid(name))
 		return kb_err_set(err, -EINVAL, "'%s' is not a VM name", name);
 	ret = ctl_dir(dir, sizeof(dir), false, err);
@@ -187,6 +156,18 @@ int ctl_call(const char *name, const struct ctl_request *req, int timeout_ms,
 		return kb_err_set(err, -ENOENT, "no running VM named '%s'", name);
 	if (fd < 0)
 		return kb_err_set(err, fd, "%s: %s", path, strerror(-fd));
+	return fd;
+}
+
+int ctl_call(const char *name, const struct ctl_request *req, int timeout_ms,
+	     struct json_doc *reply, struct kb_err *err)
+{
+	int fd, ret;
+
+	memset(reply, 0, sizeof(*reply));
+	fd = ctl_open(name, err);
+	if (fd < 0)
+		return fd;
 	ret = ctl_call_fd(fd, req, timeout_ms, reply, err);
 	close(fd);
 	return ret;
@@ -194,7 +175,7 @@ int ctl_call(const char *name, const struct ctl_request *req, int timeout_ms,
 
 int ctl_wait_closed(int fd, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char buf[256];
 
 	for (;;) {

@@ -3,11 +3,13 @@
 #define KVMBOX_CONTROL_CLIENT_H
 
 #include "control/json.h"
+#include "control/names.h"
 #include "control/protocol.h"
 #include "util/err.h"
 
-/* Connects to a VM's socket: the fd, or -errno (-ECONNREFUSED: stale). */
-int ctl_connect(const char *path);
+/* Connects to VM @name's socket (ctl_connect() is in names.h), removing
+ * it if stale: the fd, or -errno with @err set (-ENOENT: no such VM). */
+int ctl_open(const char *name, struct kb_err *err);
 /*
  * Sends @req on @fd and reads one reply line within @timeout_ms. Returns the
  * index of the reply's "data" node in @reply (free it with json_free()), or

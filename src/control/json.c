@@ -565,6 +565,11 @@ void jw_null(struct json_writer *w, const char *key)
 	put(w, "null", 4);
 }
 
+void jw_newline(struct json_writer *w)
+{
+	put(w, "\n", 1);
+}
+
 void jw_node(struct json_writer *w, const char *key, const struct json_doc *doc, int idx)
 {
 	const struct json_node *n = &doc->nodes[idx];

@@ -81,6 +81,8 @@ void jw_i64(struct json_writer *w, const char *key, int64_t v);
 void jw_double(struct json_writer *w, const char *key, double v);
 void jw_bool(struct json_writer *w, const char *key, bool v);
 void jw_null(struct json_writer *w, const char *key);
+/* Ends a line after a top-level value: a '\n' (overflow if no room). */
+void jw_newline(struct json_writer *w);
 /* Writes node @idx of @doc (and its children) as a value. */
 void jw_node(struct json_writer *w, const char *key, const struct json_doc *doc, int idx);
 

@@ -83,20 +83,33 @@ static int sock_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
-int ctl_probe(const char *path)
+int ctl_connect(const char *path)
 {
 	struct sockaddr_un a;
-	int fd, ret = 0;
+	int fd;
 
 	if (sock_addr(path, &a))
 		return -ENAMETOOLONG;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		ret = -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int ctl_probe(const char *path)
+{
+	int fd = ctl_connect(path);
+
+	if (fd < 0)
+		return fd;
 	close(fd);
-	return ret;
+	return 0;
 }
 
 static int lock_dir(const char *dir)

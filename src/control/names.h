@@ -34,6 +34,8 @@ int ctl_socket_path(const char *dir, const char *name, char *buf, size_t len);
  */
 int ctl_claim(const char *dir, char *name, char *path, size_t path_len,
 	      struct kb_err *err);
+/* Connects to the socket @path: the fd, or -errno (-ECONNREFUSED: stale). */
+int ctl_connect(const char *path);
 /* 0 if a VM answers on @path (connect works), -ECONNREFUSED if stale,
  * -ENOENT if absent, another -errno otherwise. */
 int ctl_probe(const char *path);

@@ -21,6 +21,11 @@ const char *ctl_cmd_name(enum ctl_cmd cmd)
 	return (unsigned int)cmd < NR_CMDS ? cmd_names[cmd] : "?";
 }
 
+bool ctl_sysrq_key_valid(const char *s)
+{
+	return s[0] >= 0x21 && s[0] <= 0x7e && !s[1];
+}
+
 static int set_err(struct ctl_error *e, const char *code, const char *fmt,
 		   const char *arg)
 {
@@ -69,7 +74,7 @@ static int parse_args(const struct json_doc *doc, struct ctl_request *req,
 	}
 	n = json_get(doc, 0, "cpu");
 	if (n) {
-		if (n->type != JSON_NUMBER || !n->is_uint || n->u > 1024)
+		if (n->type != JSON_NUMBER || !n->is_uint || n->u > CTL_MAX_CPU)
 			return set_err(e, CTL_E_ARGUMENT, "%s must be a vCPU index",
 				       "cpu");
 		req->cpu = (int)n->u;
@@ -83,8 +88,7 @@ static int parse_args(const struct json_doc *doc, struct ctl_request *req,
 	}
 	n = json_get(doc, 0, "key");
 	if (req->cmd == CTL_CMD_SYSRQ) {
-		if (!n || n->type != JSON_STRING || strlen(n->str) != 1 ||
-		    n->str[0] < 0x21 || n->str[0] > 0x7e)
+		if (!n || n->type != JSON_STRING || !ctl_sysrq_key_valid(n->str))
 			return set_err(e, CTL_E_ARGUMENT, "%s: one printable character",
 				       "key");
 		req->key = n->str[0];
@@ -147,6 +151,12 @@ out:
 	return ret;
 }
 
+static void end_line(struct json_writer *w)
+{
+	jw_obj_end(w);
+	jw_newline(w);
+}
+
 void ctl_write_request(struct json_writer *w, const struct ctl_request *req)
 {
 	char key[2] = { req->key, 0 };
@@ -162,11 +172,7 @@ void ctl_write_request(struct json_writer *w, const struct ctl_request *req)
 		jw_u64(w, "target", req->target);
 	if (req->cmd == CTL_CMD_SYSRQ)
 		jw_str(w, "key", key);
-	jw_obj_end(w);
-	if (!w->overflow && w->len + 2 <= w->max) {
-		w->buf[w->len++] = '\n';
-		w->buf[w->len] = 0;
-	}
+	end_line(w);
 }
 
 void ctl_reply_begin(struct json_writer *w)
@@ -175,18 +181,6 @@ void ctl_reply_begin(struct json_writer *w)
 	jw_u64(w, "version", CTL_VERSION);
 	jw_bool(w, "ok", true);
 	jw_obj_begin(w, "data");
-}
-
-static void end_line(struct json_writer *w)
-{
-	jw_obj_end(w);
-	/* jw reserves one byte for the terminating NUL: room for '\n' is checked. */
-	if (!w->overflow && w->len + 2 <= w->max) {
-		w->buf[w->len++] = '\n';
-		w->buf[w->len] = 0;
-	} else {
-		w->overflow = true;
-	}
 }
 
 void ctl_reply_end(struct json_writer *w)

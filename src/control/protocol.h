@@ -32,6 +32,8 @@ enum ctl_cmd {
 	CTL_CMD_SYSRQ,
 };
 
+#define CTL_MAX_CPU 1024 /* the largest vCPU index a request may name */
+
 struct ctl_request {
 	enum ctl_cmd cmd;
 	bool force; /* stop */
@@ -50,6 +52,7 @@ struct ctl_request {
 #define CTL_E_STATE "bad_state"
 #define CTL_E_UNSUPPORTED "not_supported"
 #define CTL_E_FAILED "failed"
+#define CTL_E_BUSY "busy"
 
 struct ctl_error {
 	const char *code;
@@ -57,6 +60,8 @@ struct ctl_error {
 };
 
 const char *ctl_cmd_name(enum ctl_cmd cmd);
+/* A sysrq key: one printable ASCII character other than space. */
+bool ctl_sysrq_key_valid(const char *s);
 
 /* Parses one request line (without its newline). Returns 0, or -EINVAL
  * with @e filled for the error reply. */

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control/server.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 struct ctl_client {
@@ -34,14 +34,6 @@ struct ctl_server {
 	pthread_t thread;
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void drop(struct ctl_client *c)
 {
@@ -130,7 +122,7 @@ static void do_read(struct ctl_server *s, struct ctl_client *c)
 	}
 	if (n > 0) {
 		c->in_len += (size_t)n;
-		c->last_ms = now_ms();
+		c->last_ms = clock_mono_ms();
 	}
 	process_input(s, c);
 }
@@ -146,7 +138,7 @@ static void do_write(struct ctl_server *s, struct ctl_client *c)
 		drop(c);
 		return;
 	}
-	c->last_ms = now_ms();
+	c->last_ms = clock_mono_ms();
 	c->out_off += (size_t)n;
 	if (c->out_off == c->out_len) {
 		free(c->out);
@@ -158,22 +150,23 @@ static void do_write(struct ctl_server *s, struct ctl_client *c)
 static void do_accept(struct ctl_server *s)
 {
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct json_writer w;
 
 	if (fd < 0)
 		return;
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		if (s->clients[i].fd < 0) {
 			s->clients[i].fd = fd;
-			s->clients[i].last_ms = now_ms();
+			s->clients[i].last_ms = clock_mono_ms();
 			return;
 		}
 	}
 	/* Full: tell it so, without waiting for it to read. */
-	static const char busy[] =
-		"{\"version\":1,\"ok\":false,\"error\":{\"code\":\"busy\","
-		"\"message\":\"too many control clients\"}}\n";
-	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	jw_init(&w, 1024);
+	ctl_reply_error(&w, CTL_E_BUSY, "too many control clients");
+	if (!w.overflow && send(fd, w.buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("control: busy reply: %s", strerror(errno));
+	jw_free(&w);
 	close(fd);
 }
 
@@ -186,7 +179,7 @@ static void *server_thread(void *arg)
 	pthread_setname_np(pthread_self(), "control");
 	for (;;) {
 		int n = 0, ret;
-		int64_t now = now_ms();
+		int64_t now = clock_mono_ms();
 
 		pfd[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
@@ -195,8 +188,9 @@ static void *server_thread(void *arg)
 
 			if (c->fd < 0)
 				continue;
-			/* Stuck mid-request or mid-reply for too long: drop it. */
-			if ((c->out || c->in_len) &&
+			/* Stuck mid-request (an oversized one included) or
+			 * mid-reply for too long: drop it. */
+			if ((c->out || c->in_len || c->skipping) &&
 			    now - c->last_ms > CTL_CLIENT_TIMEOUT_MS) {
 				drop(c);
 				continue;

@@ -10,6 +10,7 @@
 
 #include "control/vm_ops.h"
 #include "devices/serial.h"
+#include "util/clock.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -28,7 +29,7 @@ void ctl_vm_init(struct ctl_vm *c, const char *name, int nr_cpus, uint64_t ram_s
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->nr_cpus = nr_cpus;
 	c->ram_size = ram_size;
-	c->start_ms = vm_now_ms();
+	c->start_ms = clock_mono_ms();
 }
 
 void ctl_vm_set(struct ctl_vm *c, struct vm *vm)
@@ -74,7 +75,7 @@ static void do_info(struct ctl_vm *c, struct vm *vm, struct json_writer *w)
 	jw_str(w, "state", !vm ? "starting" : vm_is_paused(vm) ? "paused" : "running");
 	jw_i64(w, "vcpus", c->nr_cpus);
 	jw_u64(w, "memory", c->ram_size);
-	jw_u64(w, "uptime_ms", (uint64_t)(vm_now_ms() - c->start_ms));
+	jw_u64(w, "uptime_ms", (uint64_t)(clock_mono_ms() - c->start_ms));
 	jw_bool(w, "balloon", vm && vm->balloon);
 	ctl_reply_end(w);
 }
@@ -129,6 +130,25 @@ static void do_pause(struct vm *vm, bool pause, struct json_writer *w)
 	ctl_reply_end(w);
 }
 
+/* The non-zero counts of @counts as "name": count members of @key. */
+static void exit_reasons(struct json_writer *w, const char *key, const uint64_t *counts)
+{
+	jw_obj_begin(w, key);
+	for (unsigned int r = 0; r < VCPU_NR_EXIT_REASONS; r++) {
+		const char *name = vcpu_exit_reason_name(r);
+		char other[16];
+
+		if (!counts[r])
+			continue;
+		if (!name) {
+			snprintf(other, sizeof(other), "reason_%u", r);
+			name = other;
+		}
+		jw_u64(w, name, counts[r]);
+	}
+	jw_obj_end(w);
+}
+
 static void stat_vcpus(struct vm *vm, struct json_writer *w)
 {
 	uint64_t total[VCPU_NR_EXIT_REASONS] = { 0 };
@@ -136,44 +156,24 @@ static void stat_vcpus(struct vm *vm, struct json_writer *w)
 	jw_arr_begin(w, "vcpus");
 	for (int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
+		uint64_t counts[VCPU_NR_EXIT_REASONS], exits = 0;
 
+		/* One snapshot: "exits" is the sum of the reasons shown. */
+		for (unsigned int r = 0; r < VCPU_NR_EXIT_REASONS; r++) {
+			counts[r] = atomic_load_explicit(&v->exit_reasons[r],
+							 memory_order_relaxed);
+			total[r] += counts[r];
+			exits += counts[r];
+		}
 		jw_obj_begin(w, NULL);
 		jw_i64(w, "id", i);
-		jw_u64(w, "exits", atomic_load(&v->exits));
+		jw_u64(w, "exits", exits);
 		jw_u64(w, "run_ns", vcpu_run_ns(v));
-		jw_obj_begin(w, "exit_reasons");
-		for (unsigned int r = 0; r < VCPU_NR_EXIT_REASONS; r++) {
-			uint64_t n = atomic_load(&v->exit_reasons[r]);
-			const char *name = vcpu_exit_reason_name(r);
-			char other[16];
-
-			total[r] += n;
-			if (!n)
-				continue;
-			if (!name) {
-				snprintf(other, sizeof(other), "reason_%u", r);
-				name = other;
-			}
-			jw_u64(w, name, n);
-		}
-		jw_obj_end(w);
+		exit_reasons(w, "exit_reasons", counts);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
-	jw_obj_begin(w, "exit_reasons");
-	for (unsigned int r = 0; r < VCPU_NR_EXIT_REASONS; r++) {
-		const char *name = vcpu_exit_reason_name(r);
-		char other[16];
-
-		if (!total[r])
-			continue;
-		if (!name) {
-			snprintf(other, sizeof(other), "reason_%u", r);
-			name = other;
-		}
-		jw_u64(w, name, total[r]);
-	}
-	jw_obj_end(w);
+	exit_reasons(w, "exit_reasons", total);
 }
 
 static void stat_device(struct virtio_dev *d, struct json_writer *w)
@@ -258,7 +258,7 @@ static void do_stat(struct ctl_vm *c, struct vm *vm, struct json_writer *w)
 	ctl_reply_begin(w);
 	jw_str(w, "name", c->name);
 	jw_str(w, "state", vm_is_paused(vm) ? "paused" : "running");
-	jw_u64(w, "uptime_ms", (uint64_t)(vm_now_ms() - c->start_ms));
+	jw_u64(w, "uptime_ms", (uint64_t)(clock_mono_ms() - c->start_ms));
 	stat_vcpus(vm, w);
 	jw_arr_begin(w, "devices");
 	for (int i = 0; i < vm->nr_virtio; i++)

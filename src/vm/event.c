@@ -21,6 +21,13 @@ struct event_handler {
 	struct event_handler *next;
 };
 
+/*
+ * The loop whose thread this is, NULL elsewhere. Set by the thread itself,
+ * so that a handler running before event_loop_start() has returned is
+ * known as on the loop (l->running and l->thread are not set yet then).
+ */
+static _Thread_local struct event_loop *this_loop;
+
 int event_loop_init(struct event_loop *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
@@ -65,7 +72,7 @@ int event_add(struct event_loop *l, int fd, uint32_t events, event_fn fn, void *
 
 int event_del(struct event_loop *l, int fd)
 {
-	bool on_loop = l->running && pthread_equal(pthread_self(), l->thread);
+	bool on_loop = this_loop == l;
 	int ret = -ENOENT;
 
 	/* The loop thread already holds the lock while in a handler. */
@@ -89,6 +96,7 @@ static void *event_thread(void *arg)
 	struct event_loop *l = arg;
 	struct epoll_event evs[32];
 
+	this_loop = l;
 	pthread_setname_np(pthread_self(), "kvmbox-events");
 	while (!atomic_load(&l->stop)) {
 		int n = epoll_wait(l->epfd, evs, 32, -1);
@@ -113,7 +121,7 @@ static void *event_thread(void *arg)
 
 void event_loop_sync(struct event_loop *l)
 {
-	if (l->running && pthread_equal(pthread_self(), l->thread))
+	if (this_loop == l)
 		return;
 	pthread_mutex_lock(&l->dispatch_lock);
 	pthread_mutex_unlock(&l->dispatch_lock);

@@ -15,14 +15,6 @@
 
 #define PAUSE_TIMEOUT_MS 5000
 
-int64_t vm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Running vCPU threads that are not parked yet. pause_lock held. */
 static int unparked(struct vm *vm)
 {

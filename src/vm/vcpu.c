@@ -14,6 +14,7 @@
 #include "arch/x86/boot/pagetables.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -468,21 +469,27 @@ const char *vcpu_exit_reason_name(unsigned int reason)
 	return NULL;
 }
 
-static uint64_t ts_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
-}
-
 uint64_t vcpu_run_ns(struct vcpu *v)
 {
-	uint64_t done = atomic_load(&v->run_ns);
-	uint64_t since = atomic_load(&v->run_since);
-	struct timespec now;
+	uint64_t done = atomic_load_explicit(&v->run_ns, memory_order_relaxed);
+	uint64_t since = atomic_load_explicit(&v->run_since, memory_order_relaxed);
+	uint64_t now;
 
 	if (!since)
 		return done;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return done + (ts_ns(&now) > since ? ts_ns(&now) - since : 0);
+	now = clock_mono_ns();
+	return done + (now > since ? now - since : 0);
+}
+
+/*
+ * The counters have one writer, the vCPU thread: a relaxed load and store
+ * is enough (no locked read-modify-write on the exit path), readers see
+ * whole values.
+ */
+static inline void counter_add(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 static void *vcpu_thread(void *arg)
@@ -501,19 +508,17 @@ static void *vcpu_thread(void *arg)
 			(long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 	}
 	while (!atomic_load(&v->vm->stopping)) {
-		struct timespec t0, t1;
+		uint64_t t0;
 		int ret;
 
 		if (atomic_load(&v->vm->pause_req)) {
 			vcpu_park(v);
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		atomic_store_explicit(&v->run_since, ts_ns(&t0), memory_order_relaxed);
+		t0 = clock_mono_ns();
+		atomic_store_explicit(&v->run_since, t0, memory_order_relaxed);
 		ret = ioctl(v->fd, KVM_RUN, 0);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		atomic_fetch_add_explicit(&v->run_ns, ts_ns(&t1) - ts_ns(&t0),
-					  memory_order_relaxed);
+		counter_add(&v->run_ns, clock_mono_ns() - t0);
 		atomic_store_explicit(&v->run_since, 0, memory_order_relaxed);
 		if (ret < 0) {
 			/* EINTR: kicked; EAGAIN: an AP got INIT and waits for SIPI. */
@@ -525,12 +530,10 @@ static void *vcpu_thread(void *arg)
 			vm_request_stop(v->vm, VM_STOP_ERROR, 1);
 			break;
 		}
-		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(
-			&v->exit_reasons[v->run->exit_reason < VCPU_NR_EXIT_REASONS ?
-						 v->run->exit_reason :
-						 VCPU_NR_EXIT_REASONS - 1],
-			1, memory_order_relaxed);
+		counter_add(&v->exit_reasons[v->run->exit_reason < VCPU_NR_EXIT_REASONS ?
+						     v->run->exit_reason :
+						     VCPU_NR_EXIT_REASONS - 1],
+			    1);
 		if (!handle_exit(v))
 			break;
 	}

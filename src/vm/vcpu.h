@@ -21,10 +21,9 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	atomic_uint_fast64_t exits;
 	/* Exits by KVM_EXIT_* reason (the last slot counts larger reasons)
 	 * and nanoseconds spent in KVM_RUN: written by the vCPU thread only,
-	 * read by anyone (kvmbox stat). */
+	 * read by anyone (kvmbox stat). Their sum is the exit count. */
 	atomic_uint_fast64_t exit_reasons[VCPU_NR_EXIT_REASONS];
 	atomic_uint_fast64_t run_ns;
 	/* CLOCK_MONOTONIC ns when the current KVM_RUN began; 0 outside it. An

@@ -475,6 +475,7 @@ int vm_load(struct vm *vm, struct kb_err *err)
 /* The main thread's loop: console input, signals, stop requests. */
 static void vm_wait(struct vm *vm, struct term *term)
 {
+	int in_fd = term ? term->in_fd : -1; /* -1 after EOF */
 	struct pollfd pfd[3];
 	sigset_t sigs;
 	int sfd;
@@ -485,18 +486,18 @@ static void vm_wait(struct vm *vm, struct term *term)
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	pfd[0] = (struct pollfd){ .fd = vm->stop_fd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = term ? term->in_fd : -1, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = in_fd, .events = POLLIN };
 	while (!atomic_load(&vm->stopping)) {
-		/* While the UART's input buffer is full, leave stdin unread. */
-		bool full = pfd[2].fd >= 0 && !console_input_room(vm);
-		struct pollfd saved = pfd[2];
+		/*
+		 * While the console's input buffer is full, leave stdin unread
+		 * (a negative fd: poll ignores it and clears its revents, so
+		 * that no stale POLLIN leads to a blocking read below).
+		 */
+		bool full = in_fd >= 0 && !console_input_room(vm);
+		int n;
 
-		if (full)
-			pfd[2].fd = -1;
-		int n = poll(pfd, 3, full ? 10 : -1);
-
-		if (full)
-			pfd[2] = saved;
+		pfd[2].fd = full ? -1 : in_fd;
+		n = poll(pfd, 3, full ? 10 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -512,7 +513,7 @@ static void vm_wait(struct vm *vm, struct term *term)
 		}
 		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (console_input(vm, term) <= 0)
-				pfd[2].fd = -1; /* EOF: the guest keeps running */
+				in_fd = -1; /* EOF: the guest keeps running */
 		}
 	}
 	if (sfd >= 0)
@@ -530,7 +531,6 @@ enum vm_stop_reason vm_run(struct vm *vm, struct term *term, int *status)
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	vcpu_signals_init();
-	vm->start_ms = vm_now_ms();
 	if (event_loop_start(&vm->events)) {
 		log_error("cannot start the device event loop");
 		vm_request_stop(vm, VM_STOP_ERROR, 1);

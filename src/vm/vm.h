@@ -145,7 +145,6 @@ struct vm {
 	bool user_paused;
 
 	struct virtio_dev *balloon; /* with --balloon */
-	int64_t start_ms; /* CLOCK_MONOTONIC at vm_run */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kb_err *err);
@@ -170,8 +169,6 @@ void vm_resume(struct vm *vm, bool user);
 bool vm_is_paused(struct vm *vm);
 /* Wakes parked vCPUs when the VM stops (vm_run). */
 void vm_pause_release_all(struct vm *vm);
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t vm_now_ms(void);
 /* Graceful stop: Ctrl-Alt-Del on the keyboard. 0 or -errno. */
 int vm_send_ctrl_alt_del(struct vm *vm);
 

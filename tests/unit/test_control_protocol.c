@@ -175,6 +175,30 @@ static void test_replies(void **state)
 	jw_free(&w);
 }
 
+/*
+ * The newline ending a line is written inside the buffer, with its NUL:
+ * also when the document fills the buffer to its last byte (a 255-byte
+ * document in the first 256-byte buffer).
+ */
+static void test_line_end_fits_buffer(void **state)
+{
+	char msg[600];
+
+	for (size_t n = 0; n < sizeof(msg); n++) {
+		struct json_writer w;
+
+		memset(msg, 'm', n);
+		msg[n] = 0;
+		jw_init(&w, 4096);
+		ctl_reply_error(&w, CTL_E_FAILED, msg);
+		assert_false(w.overflow);
+		assert_true(w.len < w.cap);
+		assert_int_equal(strlen(w.buf), w.len);
+		assert_int_equal(w.buf[w.len - 1], '\n');
+		jw_free(&w);
+	}
+}
+
 static void test_unicode_escapes(void **state)
 {
 	struct json_doc doc;
@@ -196,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_line_end_fits_buffer),
 		cmocka_unit_test(test_unicode_escapes),
 	};
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,7 @@
 
 struct counter {
 	int fd;
-	volatile int hits;
+	atomic_int hits; /* written by the loop thread */
 };
 
 static void on_event(void *arg, uint32_t events)
@@ -26,7 +27,7 @@ static void on_event(void *arg, uint32_t events)
 		c->hits += (int)v;
 }
 
-static void wait_for(volatile int *v, int want)
+static void wait_for(atomic_int *v, int want)
 {
 	for (int i = 0; i < 2000 && *v < want; i++) {
 		struct timespec ts = { 0, 1000000 };
@@ -65,6 +66,45 @@ static void test_dispatch_and_remove(void **state)
 	close(b.fd);
 }
 
+struct self_remover {
+	struct event_loop *l;
+	int fd;
+	atomic_int removed;
+};
+
+static void remove_self(void *arg, uint32_t events)
+{
+	struct self_remover *r = arg;
+
+	/* On the loop thread, which holds the dispatch lock: must not wait. */
+	if (event_del(r->l, r->fd) == 0)
+		r->removed++;
+}
+
+/*
+ * A handler may remove itself, also when it runs before event_loop_start()
+ * has returned (its fd was readable already): the loop thread must know
+ * itself as such from its first event on, or event_del() deadlocks.
+ */
+static void test_handler_removes_itself_at_start(void **state)
+{
+	for (int i = 0; i < 200; i++) {
+		struct event_loop l;
+		struct self_remover r = { &l, eventfd(1, EFD_NONBLOCK), 0 };
+
+		assert_true(r.fd >= 0);
+		assert_int_equal(event_loop_init(&l), 0);
+		assert_int_equal(event_add(&l, r.fd, EPOLLIN, remove_self, &r), 0);
+		assert_int_equal(event_loop_start(&l), 0);
+		wait_for(&r.removed, 1);
+		assert_int_equal(r.removed, 1);
+		event_loop_sync(&l);
+		assert_int_equal(event_del(&l, r.fd), -ENOENT);
+		event_loop_destroy(&l);
+		close(r.fd);
+	}
+}
+
 static void test_stop_without_start(void **state)
 {
 	struct event_loop l;
@@ -78,6 +118,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch_and_remove),
+		cmocka_unit_test(test_handler_removes_itself_at_start),
 		cmocka_unit_test(test_stop_without_start),
 	};
 

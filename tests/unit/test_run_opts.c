@@ -179,6 +179,8 @@ static void test_errors_name_option_and_value(void **state)
 	assert_fails_with("--reboot 'maybe'", "-k", kernel_path, "--reboot", "maybe");
 	assert_fails_with("--bogus: unknown option", "-k", kernel_path, "--bogus");
 	assert_fails_with("option -m needs a value", "-k", kernel_path, "-m");
+	assert_fails_with("option -n needs a value", "-k", kernel_path, "-n");
+	assert_fails_with("option -d needs a value", "-k", kernel_path, "-d");
 	assert_fails_with("unexpected argument 'extra'", "-k", kernel_path, "extra");
 }
 
