@@ -83,13 +83,20 @@ static void tap_event(void *arg, uint32_t events)
 {
 	struct tap *t = arg;
 	struct epoll_event evs[2];
-	uint64_t cnt;
+	int nev;
 
-	/* Consume the private set's ready list (it is level-triggered). */
-	if (epoll_wait(t->epfd, evs, 2, 0) < 0 && errno != EINTR)
+	/* Consume the private set's ready list (it is level-triggered); the
+	 * eventfd is read only when rx_ready() rang it. */
+	nev = epoll_wait(t->epfd, evs, 2, 0);
+	if (nev < 0 && errno != EINTR)
 		log_debug("%s: epoll_wait: %s", t->b.desc, strerror(errno));
-	if (read(t->wake_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		log_debug("%s: eventfd: %s", t->b.desc, strerror(errno));
+	for (int i = 0; i < nev; i++) {
+		uint64_t cnt;
+
+		if (evs[i].data.u32 == SRC_WAKE &&
+		    read(t->wake_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			log_debug("%s: eventfd: %s", t->b.desc, strerror(errno));
+	}
 	if (!t->started)
 		return;
 	if (t->pending && !tap_deliver(t, t->pending_len))

@@ -280,6 +280,7 @@ static void *user_thread(void *arg)
 	pthread_mutex_lock(&u->lock);
 	while (!atomic_load(&u->quit)) {
 		uint32_t timeout = UINT32_MAX;
+		bool poll_failed;
 		int n, to;
 
 		u->nr_pfds = 0;
@@ -290,7 +291,8 @@ static void *user_thread(void *arg)
 		pthread_mutex_unlock(&u->lock);
 
 		n = poll(u->pfds, (nfds_t)u->nr_pfds, to);
-		if (n < 0 && errno != EINTR)
+		poll_failed = n < 0 && errno != EINTR;
+		if (poll_failed)
 			log_debug("%s: poll: %s", u->b.desc, strerror(errno));
 		if (u->nr_pfds && (u->pfds[0].revents & POLLIN)) {
 			uint64_t cnt;
@@ -302,7 +304,7 @@ static void *user_thread(void *arg)
 		pthread_mutex_lock(&u->lock);
 		if (atomic_load(&u->quit))
 			break;
-		slirp_pollfds_poll(u->slirp, n < 0 && errno != EINTR, get_revents, u);
+		slirp_pollfds_poll(u->slirp, poll_failed, get_revents, u);
 		fire_timers(u);
 	}
 	pthread_mutex_unlock(&u->lock);
@@ -315,31 +317,39 @@ static int user_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
 	struct user *u = to_user(b);
 	size_t skip = NET_HDR_LEN, len = 0;
+	const uint8_t *frame = NULL;
 
+	/* Past the header: one iovec is passed as it is, more are copied. */
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
 		size_t n = iov[i].iov_len;
+		size_t s = n < skip ? n : skip;
 
-		if (skip) {
-			size_t s = n < skip ? n : skip;
-
-			p += s;
-			n -= s;
-			skip -= s;
-		}
+		p += s;
+		n -= s;
+		skip -= s;
+		if (!n)
+			continue;
 		if (len + n > NET_MAX_FRAME) {
 			b->stats.tx_dropped++;
 			return 0;
 		}
-		memcpy(u->txbuf + len, p, n);
+		if (!len) {
+			frame = p;
+		} else {
+			if (frame != u->txbuf)
+				memcpy(u->txbuf, frame, len);
+			memcpy(u->txbuf + len, p, n);
+			frame = u->txbuf;
+		}
 		len += n;
 	}
-	if (skip || len < 14) {
+	if (len < 14) {
 		b->stats.tx_dropped++;
 		return 0;
 	}
 	pthread_mutex_lock(&u->lock);
-	slirp_input(u->slirp, u->txbuf, (int)len);
+	slirp_input(u->slirp, frame, (int)len);
 	b->stats.tx_frames++;
 	b->stats.tx_bytes += len;
 	pthread_mutex_unlock(&u->lock);
@@ -485,7 +495,6 @@ struct net_backend *net_user_open(const struct net_spec *spec, struct event_loop
 	u->b.ops = &user_ops;
 	u->b.kind = "user";
 	u->b.priv = u;
-	u->b.offloads = 0;
 	inet_ntop(AF_INET, &spec->net_addr, net, sizeof(net));
 	snprintf(u->b.desc, sizeof(u->b.desc), "user %s/%d", net,
 		 __builtin_popcount(spec->net_mask));

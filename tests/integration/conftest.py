@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Shared fixtures for integration tests: the kvmbox binary, KVM, guest kit."""
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A guest boot on an emulation-only KVM (kvm_pvm) takes minutes.
+BOOT_TIMEOUT = 900
 
 
 def kvmbox_path():
@@ -107,3 +110,31 @@ def run_kvmbox(kvmbox, args, timeout=60, input=None):
     return subprocess.run([kvmbox] + list(args), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL if input is None
                           else None, input=input, errors="replace")
+
+
+def verdict(r, checks):
+    """The self-test's @checks and its verdict passed; kvmbox exited 0."""
+    tail = r.stdout[-4000:] + r.stderr[-3000:]
+    for c in checks:
+        assert re.search(rf"KVMBOX-SELFTEST {c} PASS", r.stdout), f"{c}:\n{tail}"
+    assert "KVMBOX-SELFTEST VERDICT PASS" in r.stdout, tail
+    assert r.returncode == 0, tail
+
+
+@pytest.fixture
+def blk_guest(kvmbox):
+    """bench/blk_guest.bin, built next to kvmbox: a CPL 3 virtio-blk driver."""
+    p = os.path.join(os.path.dirname(os.path.abspath(kvmbox)), "bench", "blk_guest.bin")
+    if not os.path.exists(p):
+        pytest.skip(f"{p} not built (needs objcopy; ninja builds it with kvmbox)")
+    return p
+
+
+def blk_guest_args(guest, op, size, depth, seq, ticks, extra=()):
+    """kvmbox arguments that run @guest (blk_guest): @op 0 read, 1 write;
+    @size bytes a request, @depth in flight, sequential if @seq; for @ticks
+    TSC ticks (bench/blk_guest.c)."""
+    return ["run", "--raw", guest, "--raw-mode", "user", "--raw-addr", "0x100000",
+            "-m", "64M", *extra,
+            "--reg", f"rdi={op}", "--reg", f"rsi={size}", "--reg", f"rdx={depth}",
+            "--reg", f"rcx={seq}", "--reg", "r8=0", "--reg", f"r9={ticks}"]

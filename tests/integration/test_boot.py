@@ -17,9 +17,8 @@ import time
 
 import pytest
 
-from conftest import run_kvmbox
+from conftest import BOOT_TIMEOUT, run_kvmbox, verdict
 
-BOOT_TIMEOUT = 900
 CHECKS = ["console", "timer", "pci-host-bridge", "rtc", "cpus"]
 
 
@@ -30,12 +29,7 @@ def selftest_boot(kvmbox, kernel, initrd, cpus, extra=()):
 
 
 def assert_selftest_passed(r):
-    out = r.stdout
-    for name in CHECKS:
-        assert re.search(rf"KVMBOX-SELFTEST {re.escape(name)} PASS", out), \
-            f"check {name} did not pass:\n{out[-3000:]}\n{r.stderr[-3000:]}"
-    assert "KVMBOX-SELFTEST VERDICT PASS" in out, out[-3000:] + r.stderr[-3000:]
-    assert r.returncode == 0, r.stderr[-3000:]
+    verdict(r, CHECKS)
     assert "guest powered off" in r.stderr
 
 
@@ -69,27 +63,35 @@ def wait_for_line(proc, pattern, timeout):
     return None
 
 
-def test_guest_decompressor_and_sigterm(kvmbox, kvm, kit):
-    """--no-host-decompress: the bzImage's own decompressor runs in the guest;
-    SIGTERM then stops kvmbox cleanly with status 128+15."""
-    proc = subprocess.Popen([kvmbox, "run", "-k", kit["KVMBOX_KIT_BZIMAGE"],
-                             "--no-host-decompress", "-m", "128M", "-v",
-                             "-p", "kvmbox_selftest.run=0"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+def signal_at_line(kvmbox, args, pattern, sig):
+    """Runs kvmbox with @args until its output matches @pattern, then sends it
+    @sig. Returns (the output up to there or None, exit status, stderr)."""
+    proc = subprocess.Popen([kvmbox, *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out = wait_for_line(proc, r"Linux version", BOOT_TIMEOUT)
-        assert out is not None, "the guest-decompressed kernel never printed its banner"
-        proc.send_signal(signal.SIGTERM)
+        out = wait_for_line(proc, pattern, BOOT_TIMEOUT)
+        if out is None:
+            return None, None, ""
+        proc.send_signal(sig)
         rc = proc.wait(timeout=30)
-        err = proc.stderr.read().decode(errors="replace")
-        assert rc == 128 + signal.SIGTERM, err
-        assert "stopped by signal" in err
-        assert "guest decompresses" in err
+        return out, rc, proc.stderr.read().decode(errors="replace")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_guest_decompressor_and_sigterm(kvmbox, kvm, kit):
+    """--no-host-decompress: the bzImage's own decompressor runs in the guest;
+    SIGTERM then stops kvmbox cleanly with status 128+15."""
+    out, rc, err = signal_at_line(kvmbox, ["run", "-k", kit["KVMBOX_KIT_BZIMAGE"],
+                                           "--no-host-decompress", "-m", "128M", "-v",
+                                           "-p", "kvmbox_selftest.run=0"],
+                                  r"Linux version", signal.SIGTERM)
+    assert out is not None, "the guest-decompressed kernel never printed its banner"
+    assert rc == 128 + signal.SIGTERM, err
+    assert "stopped by signal" in err
+    assert "guest decompresses" in err
 
 
 # How far Debian's cloud kernel gets on an emulation-only KVM within the
@@ -114,26 +116,16 @@ def test_debian_cloud_kernel_boots(kvmbox, kvm, kit):
     if not kernel or not os.path.exists(kernel):
         pytest.skip("Debian cloud kernel not downloaded (tools/build-guest-kit)")
     milestone = CLOUD_PVM_MILESTONE if kvm["pvm"] else r"kvmbox guest kit: /init running"
-    proc = subprocess.Popen([kvmbox, "run", "-k", kernel, "-i", kit["KVMBOX_KIT_INITRAMFS"],
-                             "-m", "256M", "-v"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        out = wait_for_line(proc, milestone, BOOT_TIMEOUT)
-        assert out is not None, f"the cloud kernel never printed {milestone!r}"
-        assert "Linux version 6.1" in out
-        assert "Command line: console=ttyS0" in out
-        if not kvm["pvm"]:
-            assert "Run /init as init process" in out
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=30)
-        err = proc.stderr.read().decode(errors="replace")
-        assert "decompressed on the host" in err
-        assert rc == 128 + signal.SIGTERM, err[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, rc, err = signal_at_line(kvmbox, ["run", "-k", kernel, "-i",
+                                           kit["KVMBOX_KIT_INITRAMFS"], "-m", "256M", "-v"],
+                                  milestone, signal.SIGTERM)
+    assert out is not None, f"the cloud kernel never printed {milestone!r}"
+    assert "Linux version 6.1" in out
+    assert "Command line: console=ttyS0" in out
+    if not kvm["pvm"]:
+        assert "Run /init as init process" in out
+    assert "decompressed on the host" in err
+    assert rc == 128 + signal.SIGTERM, err[-2000:]
 
 
 def test_guest_panic_status(kvmbox, kvm, kit):
@@ -167,19 +159,10 @@ def test_guest_reboot_exits_0(kvmbox, kvm, kit):
 
 def test_reboot_restart(kvmbox, kvm, kit):
     """--reboot=restart boots the guest again; SIGINT then stops it (130)."""
-    proc = subprocess.Popen([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "64M",
-                             "--reboot", "restart", "-p", "kvmbox_selftest.action=reboot"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        out = wait_for_line(proc, r"VERDICT PASS[\s\S]*KVMBOX-SELFTEST BEGIN", BOOT_TIMEOUT)
-        assert out is not None, "the guest did not boot a second time"
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=30)
-        err = proc.stderr.read().decode(errors="replace")
-        assert rc == 128 + signal.SIGINT, err
-        assert "guest rebooted: restarting" in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, rc, err = signal_at_line(kvmbox, ["run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "64M",
+                                           "--reboot", "restart",
+                                           "-p", "kvmbox_selftest.action=reboot"],
+                                  r"VERDICT PASS[\s\S]*KVMBOX-SELFTEST BEGIN", signal.SIGINT)
+    assert out is not None, "the guest did not boot a second time"
+    assert rc == 128 + signal.SIGINT, err
+    assert "guest rebooted: restarting" in err

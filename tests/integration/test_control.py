@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from conftest import run_kvmbox
+from conftest import BOOT_TIMEOUT, run_kvmbox
 from guest_proc import BackgroundVM
 
-BOOT_TIMEOUT = 900
 WAITING = b"KVMBOX-SELFTEST WAITING"
 SUBCOMMANDS = ["list", "stop", "pause", "resume", "stat", "balloon", "debug"]
 
@@ -26,16 +25,32 @@ class Guest(BackgroundVM):
     def __init__(self, kvmbox, kit, name, env, extra=(), params=""):
         self.name = name
         self.env = env
+        self.sock = os.path.join(env["KVMBOX_RUNTIME_DIR"], name + ".sock")
         super().__init__([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "-m", "128M",
                           "--name", name, "--balloon", *extra,
                           "-p", ("kvmbox_selftest.action=wait " + params).strip()],
                          env=env)
 
+    def wait_waiting(self):
+        if not self.wait_for(WAITING, BOOT_TIMEOUT):
+            pytest.fail("the test guest never printed KVMBOX-SELFTEST WAITING:\n"
+                        + self.text())
+
+    def wait_socket(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.sock) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def kill(self):
+        """Kills the VM and removes the socket it may leave behind."""
+        super().kill()
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+
 
 @pytest.fixture(scope="module")
 def rundir():
-    d = tempfile.mkdtemp(prefix="kvmbox-ctl-")
-    os.chmod(d, 0o700)
+    d = tempfile.mkdtemp(prefix="kvmbox-ctl-")  # 0700
     env = dict(os.environ, KVMBOX_RUNTIME_DIR=d)
     yield d, env
     shutil.rmtree(d, ignore_errors=True)
@@ -58,18 +73,13 @@ def guest(kvmbox, kvm, kit, rundir):
     if not kernel_has_wait(kit):
         pytest.skip("the kit's test kernel has no kvmbox_selftest.action=wait: "
                     "rebuild it with tools/build-guest-kit")
-    d, env = rundir
+    _, env = rundir
     g = Guest(kvmbox, kit, "t1", env)
     try:
-        if not g.wait_for(WAITING, BOOT_TIMEOUT):
-            pytest.fail("the test guest never printed KVMBOX-SELFTEST WAITING:\n"
-                        + g.out.decode(errors="replace")[-3000:])
+        g.wait_waiting()
         yield g
     finally:
         g.kill()
-        sock = os.path.join(d, "t1.sock")
-        if os.path.exists(sock):
-            os.unlink(sock)
 
 
 def ctl(kvmbox, env, *args, timeout=60):
@@ -135,9 +145,7 @@ def test_list_shows_guest(kvmbox, guest, rundir):
 
 def test_duplicate_name_refused(kvmbox, kit, guest, rundir):
     _, env = rundir
-    r = subprocess.run([kvmbox, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "--name", "t1"],
-                       capture_output=True, text=True, timeout=60, env=env,
-                       stdin=subprocess.DEVNULL)
+    r = ctl(kvmbox, env, "run", "-k", kit["KVMBOX_KIT_VMLINUX"], "--name", "t1")
     assert r.returncode == 1
     assert "running already" in r.stderr
 
@@ -237,19 +245,24 @@ def test_pause_stops_and_resume_goes_on(kvmbox, guest, rundir):
     assert c["vcpus"][0]["exits"] > b["vcpus"][0]["exits"]
 
 
-def test_balloon_inflation(kvmbox, guest, rundir):
-    _, env = rundir
-    before = stat(kvmbox, env)
-    r = ctl(kvmbox, env, "balloon", "t1", "--set", "48M")
+def inflate_to_48m(kvmbox, env, name):
+    """Sets a 128 MiB guest's balloon to leave it 48 MiB; returns (the bytes
+    the balloon should hold, the last stat, taken once it did or after 300 s)."""
+    r = ctl(kvmbox, env, "balloon", name, "--set", "48M")
     assert r.returncode == 0, r.stderr
     want = (128 - 48) << 20
     deadline = time.monotonic() + 300
-    s = before
-    while time.monotonic() < deadline:
-        s = stat(kvmbox, env)
-        if s["balloon"]["actual_bytes"] >= want:
-            break
+    while True:
+        s = stat(kvmbox, env, name)
+        if s["balloon"]["actual_bytes"] >= want or time.monotonic() >= deadline:
+            return want, s
         time.sleep(2)
+
+
+def test_balloon_inflation(kvmbox, guest, rundir):
+    _, env = rundir
+    before = stat(kvmbox, env)
+    want, s = inflate_to_48m(kvmbox, env, "t1")
     bal = s["balloon"]
     print("balloon:", bal, "rss before", before["memory"]["host_rss_bytes"],
           "after", s["memory"]["host_rss_bytes"])
@@ -277,27 +290,17 @@ def test_balloon_returns_dirtied_memory_to_the_host(kvmbox, kvm, kit, rundir):
     if not kernel_has(kit, b"dirty_mb"):
         pytest.skip("the kit's test kernel has no kvmbox_selftest.dirty_mb: "
                     "rebuild it with tools/build-guest-kit")
-    d, env = rundir
+    _, env = rundir
     g = Guest(kvmbox, kit, "t4", env, extra=("--balloon=report=off",),
               params="kvmbox_selftest.dirty_mb=64")
     try:
-        if not g.wait_for(WAITING, BOOT_TIMEOUT):
-            pytest.fail("no KVMBOX-SELFTEST WAITING:\n"
-                        + g.out.decode(errors="replace")[-3000:])
+        g.wait_waiting()
         assert b"KVMBOX-SELFTEST dirty PASS" in g.out
         before = stat(kvmbox, env, "t4")
         rss0 = before["memory"]["host_rss_bytes"]
         assert rss0 >= 64 << 20, rss0  # the dirtied pages are resident
         assert before["balloon"]["reported_bytes"] == 0
-        r = ctl(kvmbox, env, "balloon", "t4", "--set", "48M")
-        assert r.returncode == 0, r.stderr
-        want = (128 - 48) << 20
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            s = stat(kvmbox, env, "t4")
-            if s["balloon"]["actual_bytes"] >= want:
-                break
-            time.sleep(2)
+        want, s = inflate_to_48m(kvmbox, env, "t4")
         rss1 = s["memory"]["host_rss_bytes"]
         print(f"rss before {rss0 / 2**20:.1f} MiB, after inflating by 80 MiB "
               f"{rss1 / 2**20:.1f} MiB")
@@ -305,9 +308,6 @@ def test_balloon_returns_dirtied_memory_to_the_host(kvmbox, kvm, kit, rundir):
         assert rss0 - rss1 >= 32 << 20, (rss0, rss1)
     finally:
         g.kill()
-        sock = os.path.join(d, "t4.sock")
-        if os.path.exists(sock):
-            os.unlink(sock)
 
 
 def test_debug_sysrq(kvmbox, kit, guest, rundir):
@@ -316,7 +316,7 @@ def test_debug_sysrq(kvmbox, kit, guest, rundir):
     _, env = rundir
     r = ctl(kvmbox, env, "debug", "t1", "--sysrq", "h")
     assert r.returncode == 0, r.stderr
-    assert guest.wait_for(b"sysrq: HELP", 120), guest.out.decode(errors="replace")[-2000:]
+    assert guest.wait_for(b"sysrq: HELP", 120), guest.text(2000)
     assert guest.proc.poll() is None
     assert ctl(kvmbox, env, "debug", "t1", "--sysrq", "").returncode != 0
 
@@ -353,21 +353,18 @@ def test_closed_stdout_does_not_kill_the_vm(kvmbox, kvm, kit, rundir):
 def test_kill9_leaves_no_visible_vm(kvmbox, kvm, kit, rundir):
     if not kernel_has_wait(kit):
         pytest.skip("the kit's test kernel has no kvmbox_selftest.action=wait")
-    d, env = rundir
+    _, env = rundir
     g = Guest(kvmbox, kit, "t2", env)
     try:
-        sock = os.path.join(d, "t2.sock")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert os.path.exists(sock)
+        g.wait_socket()
+        assert os.path.exists(g.sock)
         g.proc.send_signal(signal.SIGKILL)
         g.proc.wait(timeout=30)
-        assert os.path.exists(sock)  # left behind by the killed VM
+        assert os.path.exists(g.sock)  # left behind by the killed VM
         r = ctl(kvmbox, env, "list", "--json")
         assert r.returncode == 0
         assert json.loads(r.stdout) == []
-        assert not os.path.exists(sock)
+        assert not os.path.exists(g.sock)
     finally:
         g.kill()
 
@@ -375,14 +372,11 @@ def test_kill9_leaves_no_visible_vm(kvmbox, kvm, kit, rundir):
 def test_forced_stop_and_sigterm_remove_socket(kvmbox, kvm, kit, rundir):
     if not kernel_has_wait(kit):
         pytest.skip("the kit's test kernel has no kvmbox_selftest.action=wait")
-    d, env = rundir
+    _, env = rundir
     for how in ("force", "sigterm"):
         g = Guest(kvmbox, kit, "t3", env)
         try:
-            sock = os.path.join(d, "t3.sock")
-            deadline = time.monotonic() + 60
-            while not os.path.exists(sock) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            g.wait_socket()
             if how == "force":
                 r = ctl(kvmbox, env, "stop", "t3", "--force")
                 assert r.returncode == 0, r.stderr
@@ -390,6 +384,6 @@ def test_forced_stop_and_sigterm_remove_socket(kvmbox, kvm, kit, rundir):
             else:
                 g.proc.send_signal(signal.SIGTERM)
                 assert g.proc.wait(timeout=30) == 128 + 15
-            assert not os.path.exists(sock)
+            assert not os.path.exists(g.sock)
         finally:
             g.kill()

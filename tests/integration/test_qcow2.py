@@ -7,7 +7,6 @@ error and `qemu-img compare` must match the raw image expected. A writer
 killed with SIGKILL mid-write (bench/blk_guest.bin, no kernel needed)
 leaves an image `qemu-img check` accepts (leaked clusters allowed).
 """
-import os
 import shutil
 import signal
 import subprocess
@@ -15,10 +14,10 @@ import time
 
 import pytest
 
-from conftest import run_kvmbox
+from conftest import blk_guest_args, run_kvmbox, verdict
 import guest_disks as gd
 import rawprog
-from test_virtio import boot, verdict
+from test_virtio import boot
 
 SCRATCH_SIZE = 8 << 20
 PATTERN_SIZE = 4 << 20
@@ -107,29 +106,19 @@ def test_guest_reads_and_writes(kvmbox, kvm, kit, qemu_img, tmp_path, case):
     assert qimg("check", pattern, check=False).returncode == 0
 
 
-def guest_bin(kvmbox):
-    p = os.path.join(os.path.dirname(os.path.abspath(kvmbox)), "bench", "blk_guest.bin")
-    if not os.path.exists(p):
-        pytest.skip(f"{p} not built")
-    return p
-
-
 @pytest.mark.parametrize("opts,workload,delay", [
     ("cluster_size=4096", (1, 4096, 32, 0), 1.0),
     ("cluster_size=512,refcount_bits=64", (1, 65536, 16, 1), 1.5),
     ("compat=0.10,cluster_size=65536", (1, 1 << 20, 8, 1), 0.7),
 ])
-def test_killed_writer_leaves_consistent_image(kvmbox, kvm, qemu_img, tmp_path, opts,
-                                               workload, delay):
+def test_killed_writer_leaves_consistent_image(kvmbox, kvm, qemu_img, blk_guest, tmp_path,
+                                               opts, workload, delay):
     img = tmp_path / "killed.qcow2"
     qimg("create", "-q", "-f", "qcow2", "-o", opts, img, "256M")
     op, bs, qd, seq = workload
     hz = 2_000_000_000
-    argv = [kvmbox, "run", "--raw", guest_bin(kvmbox), "--raw-mode", "user",
-            "--raw-addr", "0x100000", "-m", "64M", "-d", str(img),
-            "--reg", f"rdi={op}", "--reg", f"rsi={bs}", "--reg", f"rdx={qd}",
-            "--reg", f"rcx={seq}", "--reg", "r8=0", "--reg", f"r9={60 * hz}"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    argv = blk_guest_args(blk_guest, op, bs, qd, seq, 60 * hz, ["-d", str(img)])
+    p = subprocess.Popen([kvmbox, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL)
     time.sleep(delay)
     assert p.poll() is None, p.communicate()

@@ -1,10 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """`kvmbox run --raw`: the seed's minimal KVM program as a feature."""
-import os
-
 import pytest
 
-from conftest import run_kvmbox
+from conftest import blk_guest_args, run_kvmbox
 import rawprog
 
 
@@ -127,35 +125,22 @@ def test_user_mode_overlap_with_page_tables(kvmbox, kvm, prog):
     assert "overlap the page tables" in r.stderr
 
 
-# bench/blk_guest.c, built next to kvmbox: a CPL 3 virtio-blk driver.
-@pytest.fixture
-def blk_guest(kvmbox):
-    p = os.path.join(os.path.dirname(kvmbox), "bench", "blk_guest.bin")
-    if not os.path.exists(p):
-        pytest.skip(f"{p} not built (needs objcopy; ninja builds it with kvmbox)")
-    return p
-
-
-def blk_guest_run(kvmbox, guest, disk, op, depth, extra=()):
+def blk_guest_run(kvmbox, guest, op, depth, extra=()):
     # 50 ms of 4 KiB random requests at a 1 GHz TSC (shorter or longer elsewhere).
-    return run_kvmbox(kvmbox, ["run", "--raw", guest, "--raw-mode", "user",
-                               "--raw-addr", "0x100000", "-m", "64M", *extra,
-                               "--reg", f"rdi={op}", "--reg", "rsi=4096",
-                               "--reg", f"rdx={depth}", "--reg", "rcx=0",
-                               "--reg", "r8=0", "--reg", "r9=50000000"])
+    return run_kvmbox(kvmbox, blk_guest_args(guest, op, 4096, depth, 0, 50000000, extra))
 
 
 def test_raw_program_drives_virtio_blk(kvmbox, kvm, blk_guest, tmp_path):
     # PCI bus and virtio-blk in raw mode; kicks through the notify address.
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\xaa" * (4 << 20))
-    r = blk_guest_run(kvmbox, blk_guest, str(disk), 0, 4, ["-d", str(disk)])
+    r = blk_guest_run(kvmbox, blk_guest, 0, 4, ["-d", str(disk)])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "KBBLK dev 00:01.0" in r.stdout
     assert " errors 0 " in r.stdout
     assert disk.read_bytes() == b"\xaa" * (4 << 20)
     # Writes (of the guest's zeroed buffers) reach the file.
-    r = blk_guest_run(kvmbox, blk_guest, str(disk), 1, 4, ["-d", str(disk)])
+    r = blk_guest_run(kvmbox, blk_guest, 1, 4, ["-d", str(disk)])
     assert r.returncode == 0, r.stdout + r.stderr
     assert " errors 0 " in r.stdout
     data = disk.read_bytes()
@@ -164,6 +149,6 @@ def test_raw_program_drives_virtio_blk(kvmbox, kvm, blk_guest, tmp_path):
 
 
 def test_raw_program_without_disk_finds_none(kvmbox, kvm, blk_guest):
-    r = blk_guest_run(kvmbox, blk_guest, None, 0, 1)
+    r = blk_guest_run(kvmbox, blk_guest, 0, 1)
     assert r.returncode == 0x40, r.stdout + r.stderr
     assert "no virtio-blk device" in r.stdout

@@ -12,10 +12,8 @@ import subprocess
 
 import pytest
 
-from conftest import run_kvmbox
+from conftest import BOOT_TIMEOUT, run_kvmbox, verdict
 import guest_disks as gd
-
-BOOT_TIMEOUT = 900
 
 
 def boot(kvmbox, kit, args, params, timeout=BOOT_TIMEOUT):
@@ -23,14 +21,6 @@ def boot(kvmbox, kit, args, params, timeout=BOOT_TIMEOUT):
                                kit["KVMBOX_KIT_INITRAMFS"], "-m", "128M", *args,
                                "-p", "kvmbox_selftest.cpus=1 " + params],
                       timeout=timeout)
-
-
-def verdict(r, checks):
-    tail = r.stdout[-4000:] + r.stderr[-3000:]
-    for c in checks:
-        assert re.search(rf"KVMBOX-SELFTEST {c} PASS", r.stdout), f"{c}:\n{tail}"
-    assert "KVMBOX-SELFTEST VERDICT PASS" in r.stdout, tail
-    assert r.returncode == 0, tail
 
 
 def test_blk_and_rng(kvmbox, kvm, kit, tmp_path):
