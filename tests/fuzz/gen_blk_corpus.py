@@ -3,9 +3,9 @@
 """Writes the seed corpus of fuzz_blk (tests/fuzz/corpus/blk/): one
 request of each type, well-formed and a few hostile, in the input format
 described in fuzz_blk.c."""
-import os
 import struct
-import sys
+
+from seedfile import write_seeds
 
 F_RO, F_BIG_CAP, F_MANY = 1, 2, 4
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
@@ -53,12 +53,7 @@ def seeds():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), 'corpus', 'blk')
-    os.makedirs(out, exist_ok=True)
-    for name, data in seeds():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(data)
+    write_seeds('blk', seeds())
 
 
 if __name__ == '__main__':

@@ -3,9 +3,9 @@
 """Writes the seed corpus of fuzz_net (tests/fuzz/corpus/net/): a few
 well-formed driver/backend sessions in the input format described in
 fuzz_net.c."""
-import os
 import struct
-import sys
+
+from seedfile import write_seeds
 
 (OP_DESC, OP_AVAIL, OP_AVAIL_IDX, OP_KICK, OP_RX, OP_RESET, OP_ACTIVATE,
  OP_REARM, OP_LINK, OP_POKE, OP_BACKEND, OP_CONFIG) = range(12)
@@ -199,12 +199,7 @@ def seeds():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), 'corpus', 'net')
-    os.makedirs(out, exist_ok=True)
-    for name, s in seeds():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(bytes(s.b))
+    write_seeds('net', ((name, bytes(s.b)) for name, s in seeds()))
 
 
 if __name__ == '__main__':

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Writes the seed corpus of fuzz_virtq (tests/fuzz/corpus/virtq/): a few
 well-formed rings in the input format described in fuzz_virtq.c."""
-import os
 import struct
-import sys
+
+from seedfile import write_seeds
 
 MEM = 0x10000
 F_EVENT_IDX, F_INDIRECT, F_SPLIT, F_RAW_SIZE = 1, 2, 4, 8
@@ -86,12 +86,7 @@ def seeds():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), 'corpus', 'virtq')
-    os.makedirs(out, exist_ok=True)
-    for name, ring in seeds():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(ring.data())
+    write_seeds('virtq', ((name, ring.data()) for name, ring in seeds()))
 
 
 if __name__ == '__main__':

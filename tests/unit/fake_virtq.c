@@ -161,10 +161,38 @@ void fg_add_avail(struct fake_guest *g, int q, uint16_t head)
 	fg_add_avail_n(g, q, &head, 1);
 }
 
+void fg_set_avail_idx(struct fake_guest *g, int q, uint16_t idx)
+{
+	assert_int_equal(guest_mem_write(&g->m, g->vq[q].avail_gpa + 2, &idx, 2), 0);
+}
+
 uint16_t fg_used_idx(struct fake_guest *g, int q)
 {
 	return __atomic_load_n((uint16_t *)fg_hva(g, g->vq[q].used_gpa + 2, 2),
 			       __ATOMIC_ACQUIRE);
+}
+
+uint16_t fg_used_flags(struct fake_guest *g, int q)
+{
+	return __atomic_load_n((uint16_t *)fg_hva(g, g->vq[q].used_gpa, 2),
+			       __ATOMIC_ACQUIRE);
+}
+
+static uint16_t *avail_event(struct fake_guest *g, int q)
+{
+	struct fake_vq *v = &g->vq[q];
+
+	return (uint16_t *)fg_hva(g, v->used_gpa + 4 + 8ULL * v->size, 2);
+}
+
+uint16_t fg_avail_event(struct fake_guest *g, int q)
+{
+	return __atomic_load_n(avail_event(g, q), __ATOMIC_ACQUIRE);
+}
+
+void fg_set_avail_event(struct fake_guest *g, int q, uint16_t v)
+{
+	__atomic_store_n(avail_event(g, q), v, __ATOMIC_RELEASE);
 }
 
 struct vring_used_elem fg_used_elem(struct fake_guest *g, int q, uint16_t k)

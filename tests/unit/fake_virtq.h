@@ -86,7 +86,14 @@ void fg_put_desc(struct fake_guest *g, int q, int i, uint64_t addr, uint32_t len
 /* Publishes the @n chain heads, then the new avail index. */
 void fg_add_avail_n(struct fake_guest *g, int q, const uint16_t *heads, int n);
 void fg_add_avail(struct fake_guest *g, int q, uint16_t head);
+/* Writes @idx as the avail index without adding entries, as a broken
+ * or hostile driver would. */
+void fg_set_avail_idx(struct fake_guest *g, int q, uint16_t idx);
 uint16_t fg_used_idx(struct fake_guest *g, int q);
+/* The used ring's flags, and its avail_event (VIRTIO_F_EVENT_IDX). */
+uint16_t fg_used_flags(struct fake_guest *g, int q);
+uint16_t fg_avail_event(struct fake_guest *g, int q);
+void fg_set_avail_event(struct fake_guest *g, int q, uint16_t v);
 /* The @k-th used element ever (taken modulo the ring size). */
 struct vring_used_elem fg_used_elem(struct fake_guest *g, int q, uint16_t k);
 void fg_expect_used(struct fake_guest *g, int q, uint16_t k, uint32_t id, uint32_t len);

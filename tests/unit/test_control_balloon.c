@@ -87,9 +87,10 @@ static void test_inflate_and_hostile_pfns(void **state)
 	struct t t;
 
 	setup(&t);
-	page = guest_mem_ptr(&t.g.m, PAGE_GPA, 2 * 4096);
-	memset(page, 0xaa, 2 * 4096);
-	memcpy(guest_mem_ptr(&t.g.m, BUF_GPA, sizeof(pfns)), pfns, sizeof(pfns));
+	/* Two pages given away, and the one after them. */
+	page = fg_hva(&t.g, PAGE_GPA, 3 * 4096);
+	memset(page, 0xaa, 3 * 4096);
+	memcpy(fg_hva(&t.g, BUF_GPA, sizeof(pfns)), pfns, sizeof(pfns));
 	post(&t, 0, BUF_GPA, sizeof(pfns), false);
 	assert_int_equal(fg_used_idx(&t.g, 0), 1);
 	virtio_balloon_get_info(t.d, &info);
@@ -98,7 +99,7 @@ static void test_inflate_and_hostile_pfns(void **state)
 	/* The pages went back to the host: they read as zero now. */
 	assert_int_equal(page[0], 0);
 	assert_int_equal(page[2 * 4096 - 1], 0);
-	assert_int_equal(page[2 * 4096], 0); /* next page untouched (was 0) */
+	assert_int_equal(page[2 * 4096], 0xaa); /* the next page is untouched */
 
 	post(&t, 1, BUF_GPA, 8, false); /* deflate the two good ones */
 	virtio_balloon_get_info(t.d, &info);
@@ -141,7 +142,7 @@ static void test_stats_and_reporting(void **state)
 	memcpy(stats + 2, &val, 8);
 	tag = 999; /* unknown tags are ignored */
 	memcpy(stats + 10, &tag, 2);
-	memcpy(guest_mem_ptr(&t.g.m, BUF_GPA, 20), stats, 20);
+	memcpy(fg_hva(&t.g, BUF_GPA, 20), stats, 20);
 	post(&t, 2, BUF_GPA, 20, false);
 	assert_int_equal(fg_used_idx(&t.g, 2), 0); /* kept by the device */
 	virtio_balloon_get_info(t.d, &info);
@@ -151,12 +152,12 @@ static void test_stats_and_reporting(void **state)
 	assert_int_equal(fg_used_idx(&t.g, 2), 1); /* handed back: new ones wanted */
 
 	/* Free page reporting: a device-writable 8 KiB range, whole pages. */
-	memset(guest_mem_ptr(&t.g.m, PAGE_GPA, 8192), 0x55, 8192);
+	memset(fg_hva(&t.g, PAGE_GPA, 8192), 0x55, 8192);
 	post(&t, 3, PAGE_GPA, 8192, true);
 	assert_int_equal(fg_used_idx(&t.g, 3), 1);
 	virtio_balloon_get_info(t.d, &info);
 	assert_int_equal(info.reported_bytes, 8192);
-	assert_int_equal(*(uint8_t *)guest_mem_ptr(&t.g.m, PAGE_GPA + 100, 1), 0);
+	assert_int_equal(fg_hva(&t.g, PAGE_GPA + 100, 1)[0], 0);
 	teardown(&t);
 }
 

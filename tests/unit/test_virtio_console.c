@@ -163,10 +163,9 @@ static void test_transmit_chained(void **state)
 static void test_transmit_broken_ring(void **state)
 {
 	struct t t;
-	uint16_t bogus = 3 * QSIZE;
 
 	setup(&t);
-	assert_int_equal(guest_mem_write(&t.g.m, FG_AVAIL_GPA(TXQ) + 2, &bogus, 2), 0);
+	fg_set_avail_idx(&t.g, TXQ, 3 * QSIZE);
 	fg_kick(t.d, TXQ);
 	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
 	assert_int_equal(fg_used_idx(&t.g, TXQ), 0);

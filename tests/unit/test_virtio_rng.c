@@ -70,12 +70,33 @@ static void teardown(struct t *t)
 	fg_fini(&t->g);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+/* The device wrote random bytes over the @n zero bytes at @gpa. */
+static void expect_random(struct t *t, uint64_t gpa, size_t n)
 {
+	const uint8_t *p = fg_hva(&t->g, gpa, n);
+	size_t i = 0;
+
+	while (i < n && !p[i])
+		i++;
+	assert_true(i < n);
+}
+
+/* Each of the @n bytes at @gpa is @byte. */
+static void expect_fill(struct t *t, uint64_t gpa, size_t n, uint8_t byte)
+{
+	const uint8_t *p = fg_hva(&t->g, gpa, n);
+
 	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
+		assert_int_equal(p[i], byte);
+}
+
+/* The @n bytes at @gpa count up from @first, as fake_source() writes them. */
+static void expect_counting(struct t *t, uint64_t gpa, size_t n, uint8_t first)
+{
+	const uint8_t *p = fg_hva(&t->g, gpa, n);
+
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(p[i], (uint8_t)(first + i));
 }
 
 /* Two requests get different random bytes, each the full length. */
@@ -94,11 +115,11 @@ static void test_fill_two_requests(void **state)
 	fg_expect_used(&t.g, 0, 0, 0, 64);
 	fg_expect_used(&t.g, 0, 1, 1, 64);
 	assert_true(atomic_load(&t.g.notified[0]) >= 1);
-	assert_false(all_zero(fg_hva(&t.g, buf(0), 64), 64));
-	assert_false(all_zero(fg_hva(&t.g, buf(1), 64), 64));
+	expect_random(&t, buf(0), 64);
+	expect_random(&t, buf(1), 64);
 	assert_memory_not_equal(fg_hva(&t.g, buf(0), 64), fg_hva(&t.g, buf(1), 64), 64);
 	/* The bytes after the buffer are untouched. */
-	assert_true(all_zero(fg_hva(&t.g, buf(0) + 64, 64), 64));
+	expect_fill(&t, buf(0) + 64, 64, 0);
 
 	virtio_rng_get_stats(t.d, &st);
 	assert_int_equal(st.requests, 2);
@@ -133,12 +154,10 @@ static void test_chains(void **state)
 	assert_int_equal(fg_used_idx(&t.g, 0), 2);
 	fg_expect_used(&t.g, 0, 0, 0, 0);
 	fg_expect_used(&t.g, 0, 1, 1, 4010);
-	for (int i = 0; i < 32; i++)
-		assert_int_equal(((uint8_t *)fg_hva(&t.g, buf(0), 32))[i], 0xaa);
-	for (int i = 0; i < 16; i++)
-		assert_int_equal(((uint8_t *)fg_hva(&t.g, buf(1), 16))[i], 0x55);
-	assert_false(all_zero(fg_hva(&t.g, buf(2), 10), 10));
-	assert_false(all_zero(fg_hva(&t.g, buf(4), 4000), 4000));
+	expect_fill(&t, buf(0), 32, 0xaa);
+	expect_fill(&t, buf(1), 16, 0x55);
+	expect_random(&t, buf(2), 10);
+	expect_random(&t, buf(4), 4000);
 	virtio_rng_get_stats(t.d, &st);
 	assert_int_equal(st.requests, 2);
 	assert_int_equal(st.bytes, 4010);
@@ -167,7 +186,7 @@ static void test_too_many_buffers(void **state)
 	assert_int_equal(fg_used_idx(&t.g, 0), 2);
 	fg_expect_used(&t.g, 0, 0, 0, 0);
 	fg_expect_used(&t.g, 0, 1, 1, 8);
-	assert_true(all_zero(fg_hva(&t.g, buf(0), 8 * n), 8 * n));
+	expect_fill(&t, buf(0), 8 * n, 0);
 	teardown(&t);
 }
 
@@ -175,10 +194,9 @@ static void test_too_many_buffers(void **state)
 static void test_broken_ring(void **state)
 {
 	struct t t;
-	uint16_t bogus = QSIZE + 5;
 
 	setup(&t);
-	assert_int_equal(guest_mem_write(&t.g.m, FG_AVAIL_GPA(0) + 2, &bogus, 2), 0);
+	fg_set_avail_idx(&t.g, 0, QSIZE + 5);
 	fg_kick(t.d, 0);
 	assert_int_equal(atomic_load(&t.g.needs_reset), 1);
 	assert_int_equal(fg_used_idx(&t.g, 0), 0);
@@ -196,7 +214,7 @@ static void test_inactive(void **state)
 	fg_add_avail(&t.g, 0, 0);
 	fg_kick(t.d, 0);
 	assert_int_equal(fg_used_idx(&t.g, 0), 0);
-	assert_true(all_zero(fg_hva(&t.g, buf(0), 8), 8));
+	expect_fill(&t, buf(0), 8, 0);
 	/* Another queue index is not ours. */
 	assert_int_equal(t.d->ops->activate(t.d), 0);
 	t.d->ops->queue_notify(t.d, 1);
@@ -240,7 +258,6 @@ static void test_short_reads_and_eintr(void **state)
 {
 	struct src s = { 0 };
 	struct t t;
-	uint8_t *p;
 
 	atomic_store(&s.ready, true);
 	setup(&t);
@@ -251,12 +268,8 @@ static void test_short_reads_and_eintr(void **state)
 	fg_kick(t.d, 0);
 	assert_int_equal(fg_used_idx(&t.g, 0), 1);
 	fg_expect_used(&t.g, 0, 0, 0, 80);
-	p = fg_hva(&t.g, buf(0), 50);
-	for (int i = 0; i < 50; i++)
-		assert_int_equal(p[i], i);
-	p = fg_hva(&t.g, buf(1), 30);
-	for (int i = 0; i < 30; i++)
-		assert_int_equal(p[i], 50 + i);
+	expect_counting(&t, buf(0), 50, 0);
+	expect_counting(&t, buf(1), 30, 50);
 	teardown(&t);
 }
 
@@ -268,7 +281,6 @@ static void test_deferred(void **state)
 	struct timespec ts = { .tv_nsec = 120 * 1000 * 1000 };
 	struct src s = { 0 };
 	struct t t;
-	uint8_t *p;
 
 	setup(&t);
 	virtio_rng_set_source(t.d, fake_source, &s);
@@ -294,12 +306,8 @@ static void test_deferred(void **state)
 	fg_wait_used(&t.g, 0, 2);
 	fg_expect_used(&t.g, 0, 0, 0, 20);
 	fg_expect_used(&t.g, 0, 1, 1, 10);
-	p = fg_hva(&t.g, buf(0), 20);
-	for (int i = 0; i < 20; i++)
-		assert_int_equal(p[i], i);
-	p = fg_hva(&t.g, buf(1), 10);
-	for (int i = 0; i < 10; i++)
-		assert_int_equal(p[i], 20 + i);
+	expect_counting(&t, buf(0), 20, 0);
+	expect_counting(&t, buf(1), 10, 20);
 	assert_true(atomic_load(&t.g.notified[0]) >= 1);
 
 	/* Later requests are served at once. */
@@ -332,8 +340,8 @@ static void test_deferred_reset_destroy(void **state)
 	assert_int_equal(fg_used_idx(&t.g, 0), 0);
 	/* The pool never becomes ready: destroy still stops the helper. */
 	t.d->ops->destroy(t.d);
-	assert_true(all_zero(fg_hva(&t.g, buf(0), 20), 20));
-	assert_true(all_zero(fg_hva(&t.g, buf(3), 20), 20));
+	expect_fill(&t, buf(0), 20, 0);
+	expect_fill(&t, buf(3), 20, 0);
 	fg_fini(&t.g);
 }
 
