@@ -381,19 +381,6 @@ int block_open(const struct block_spec *spec, struct event_loop *loop,
 	return 0;
 }
 
-void block_iov_advance(struct iovec **iov, int *cnt, size_t n)
-{
-	while (*cnt > 0 && n >= (*iov)->iov_len) {
-		n -= (*iov)->iov_len;
-		(*iov)++;
-		(*cnt)--;
-	}
-	if (*cnt > 0 && n) {
-		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-		(*iov)->iov_len -= n;
-	}
-}
-
 static int check_range(struct block_dev *b, uint64_t off, uint64_t len)
 {
 	uint64_t size = block_size(b);

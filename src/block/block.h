@@ -172,8 +172,20 @@ void block_close(struct block_dev *b);
 int block_open_file(struct block_dev *b, const struct block_spec *spec, uint64_t *size,
 		    struct kb_err *err);
 /* Drops @n transferred bytes (and any empty entries) from the front of an
- * iovec array, to resume a short transfer. */
-void block_iov_advance(struct iovec **iov, int *cnt, size_t n);
+ * iovec array, to resume a short transfer (inline: the fuzz targets build
+ * the qcow2 files without block.c). */
+static inline void block_iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0 && n) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
 
 extern const struct block_ops block_raw_ops;
 extern const struct block_ops block_qcow2_ops;
